@@ -1,0 +1,184 @@
+"""One conformance suite that every backend runs against the real thing.
+
+To use it, subclass :class:`BackendConformance` in a test module and provide a pytest fixture
+named ``backend`` that yields a fresh, empty :class:`cowshed.backends.base.Backend` (and closes it
+afterwards). Tests of optional operations skip when the backend's Capabilities do not claim them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+
+import pytest
+
+from cowshed.backends.base import Backend
+from cowshed.errors import AlreadyExists, InUse, NotFound, UnsupportedOperation
+
+MiB = 1 << 20
+
+
+def _key() -> str:
+    return str(uuid.uuid4())
+
+
+def _put(backend: Backend, key: str, blocks: list[bytes]) -> int:
+    writer = backend.open_writer(key, sum(len(b) for b in blocks))
+    for block in blocks:
+        writer.write(block)
+    return writer.commit().size
+
+
+def _get(backend: Backend, key: str, offset: int = 0, length: int | None = None) -> bytes:
+    return b"".join(backend.open_read(key, offset, length))
+
+
+class BackendConformance:
+    """Behaviour every backend must show; subclasses supply the ``backend`` fixture."""
+
+    def test_roundtrip_unaligned_blocks(self, backend: Backend) -> None:
+        blocks = [os.urandom(n) for n in (1, 4095, MiB + 7, 3 * MiB, 13)]
+        key = _key()
+        assert _put(backend, key, blocks) == sum(map(len, blocks))
+        data = _get(backend, key)
+        assert hashlib.sha256(data).digest() == hashlib.sha256(b"".join(blocks)).digest()
+        assert backend.stat(key).size == len(data)
+
+    def test_empty_object(self, backend: Backend) -> None:
+        key = _key()
+        assert _put(backend, key, []) == 0
+        assert _get(backend, key) == b""
+        assert backend.stat(key).size == 0
+
+    def test_not_visible_before_commit(self, backend: Backend) -> None:
+        key = _key()
+        writer = backend.open_writer(key, MiB)
+        writer.write(os.urandom(MiB))
+        assert not backend.exists(key)
+        assert key not in set(backend.keys())
+        writer.commit()
+        assert backend.exists(key)
+        assert key in set(backend.keys())
+
+    def test_abort_leaves_nothing(self, backend: Backend) -> None:
+        key = _key()
+        writer = backend.open_writer(key, None)
+        writer.write(os.urandom(2 * MiB))
+        writer.abort()
+        writer.abort()
+        assert not backend.exists(key)
+        with pytest.raises(NotFound):
+            backend.stat(key)
+        assert _put(backend, key, [b"again"]) == 5
+
+    def test_duplicate_key_refused(self, backend: Backend) -> None:
+        key = _key()
+        _put(backend, key, [b"one"])
+        with pytest.raises(AlreadyExists):
+            _put(backend, key, [b"two"])
+        assert _get(backend, key) == b"one"
+
+    def test_ranged_reads(self, backend: Backend) -> None:
+        data = os.urandom(5 * MiB + 123)
+        key = _key()
+        _put(backend, key, [data])
+        assert _get(backend, key, 0, 10) == data[:10]
+        assert _get(backend, key, MiB - 3, 2 * MiB) == data[MiB - 3 : 3 * MiB - 3]
+        assert _get(backend, key, len(data) - 5) == data[-5:]
+        assert _get(backend, key, len(data) - 5, 100) == data[-5:]
+
+    def test_missing_object(self, backend: Backend) -> None:
+        key = _key()
+        assert not backend.exists(key)
+        with pytest.raises(NotFound):
+            backend.stat(key)
+        with pytest.raises(NotFound):
+            b"".join(backend.open_read(key))
+        with pytest.raises(NotFound):
+            backend.delete(key)
+
+    def test_delete(self, backend: Backend) -> None:
+        key = _key()
+        _put(backend, key, [os.urandom(MiB)])
+        backend.delete(key)
+        assert not backend.exists(key)
+        assert key not in set(backend.keys())
+        with pytest.raises(NotFound):
+            backend.delete(key)
+
+    def test_unknown_size_write(self, backend: Backend) -> None:
+        key = _key()
+        writer = backend.open_writer(key, None)
+        data = os.urandom(3 * MiB + 17)
+        for i in range(0, len(data), 256 << 10):
+            writer.write(data[i : i + (256 << 10)])
+        assert writer.commit().size == len(data)
+        assert backend.stat(key).size == len(data)
+        assert _get(backend, key) == data
+
+    def test_thin_zero_regions(self, backend: Backend) -> None:
+        if not backend.capabilities.thin:
+            pytest.skip("backend is not thin")
+        key = _key()
+        payload = os.urandom(4 * MiB)
+        zeros = bytes(16 * MiB)
+        _put(backend, key, [payload, zeros, payload])
+        info = backend.stat(key)
+        assert info.size == 24 * MiB
+        assert info.allocated is not None and info.allocated < 12 * MiB
+        assert _get(backend, key, 4 * MiB, 16 * MiB) == zeros
+        assert _get(backend, key, 20 * MiB) == payload
+
+    def test_location_names_key(self, backend: Backend) -> None:
+        key = _key()
+        _put(backend, key, [b"x"])
+        location = backend.location(key)
+        assert key in location
+        assert location.split(":", 1)[0] in {"file", "rbd", "memory"}
+
+    def test_cleanup_after_crashed_writer(self, backend: Backend) -> None:
+        key = _key()
+        writer = backend.open_writer(key, 2 * MiB)
+        writer.write(os.urandom(2 * MiB))
+        del writer  # a crash: never committed, never aborted
+        backend.cleanup_incomplete()
+        assert not backend.exists(key)
+        assert _put(backend, key, [b"fresh"]) == 5
+        assert _get(backend, key) == b"fresh"
+
+    def test_describe_is_mapping(self, backend: Backend) -> None:
+        assert isinstance(dict(backend.describe()), dict)
+
+    def test_resize(self, backend: Backend) -> None:
+        if not backend.capabilities.resize:
+            pytest.skip("backend cannot resize")
+        key = _key()
+        _put(backend, key, [b"abc"])
+        backend.resize(key, MiB)
+        assert backend.stat(key).size == MiB
+        assert _get(backend, key, 0, 4) == b"abc\0"
+
+    def test_snapshot_clone_flatten(self, backend: Backend) -> None:
+        if not (backend.capabilities.snapshots and backend.capabilities.clone):
+            with pytest.raises(UnsupportedOperation):
+                backend.create_snapshot(_key(), "snap")
+            return
+        src, dst = _key(), _key()
+        data = os.urandom(2 * MiB)
+        _put(backend, src, [data])
+        backend.create_snapshot(src, "s1")
+        child = backend.clone(src, "s1", dst)
+        assert child.key == dst
+        assert _get(backend, dst) == data
+        with pytest.raises(InUse):
+            backend.delete_snapshot(src, "s1")
+        with pytest.raises(InUse):
+            backend.delete(src)
+        assert _get(backend, src) == data
+        if backend.capabilities.flatten:
+            backend.flatten(dst)
+            backend.delete_snapshot(src, "s1")
+            backend.delete(src)
+            assert _get(backend, dst) == data
+        backend.delete(dst)
