@@ -1,0 +1,81 @@
+"""Helpers shared by the handlers: JSON bodies with limits, thread hops, service access."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from cowshed.errors import InvalidRequest, StorageFull, UnsupportedMediaType
+from cowshed.services.app import Services
+
+T = TypeVar("T")
+#: JSON request bodies larger than this are refused (413): metadata is small.
+MAX_JSON_BODY = 1 << 20
+#: nesting deeper than this is refused (400) before the parser can recurse too far.
+MAX_JSON_DEPTH = 32
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def call(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking service code off the event loop."""
+    return await run_in_threadpool(fn, *args)
+
+
+async def read_json(request: Request, *, require_json_type: bool = True) -> Any:
+    """Read and decode a JSON body with size and depth limits."""
+    if require_json_type:
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if kind and kind != "application/json":
+            raise UnsupportedMediaType(f"Unsupported Content-Type {kind!r}; use application/json")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BODY:
+            raise StorageFull(f"Request body is larger than {MAX_JSON_BODY} bytes")
+    return decode_json(bytes(body))
+
+
+def decode_json(body: bytes) -> Any:
+    if not body.strip():
+        raise InvalidRequest("Malformed JSON in request body: the body is empty.")
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(body) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"JSON nesting deeper than {MAX_JSON_DEPTH} levels is not accepted.")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest(f"Malformed JSON in request body: {exc}") from None
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _depth(body: bytes) -> int:
+    """Deepest bracket nesting outside JSON strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest

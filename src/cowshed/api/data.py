@@ -1,0 +1,143 @@
+"""Handlers for image data: PUT/GET /v2/images/{id}/file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+
+from starlette.concurrency import iterate_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from cowshed.api.common import call, services
+from cowshed.errors import InvalidRequest, RangeNotSatisfiable, UnsupportedMediaType
+from cowshed.services.data import DownloadPlan
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_READ = 1 << 20
+
+
+def _int_header(request: Request, name: str) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise InvalidRequest(f"Invalid {name} header: {raw!r}")
+    return int(raw)
+
+
+def upload_size(request: Request) -> int | None:
+    """The promised size: x-openstack-image-size, else Content-Length; 400 if they disagree."""
+    declared = _int_header(request, "x-openstack-image-size")
+    length = _int_header(request, "content-length")
+    if declared is not None and length is not None and declared != length:
+        raise InvalidRequest(
+            f"x-openstack-image-size ({declared}) does not match Content-Length ({length})"
+        )
+    return declared if declared is not None else length
+
+
+def require_octet_stream(request: Request) -> None:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/octet-stream":
+        raise UnsupportedMediaType(
+            f"Unsupported Content-Type {kind or '(none)'!r}; use application/octet-stream"
+        )
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        yield chunk
+
+
+async def upload(request: Request) -> Response:
+    require_octet_stream(request)
+    svc = services(request)
+    size = upload_size(request)
+    store = request.headers.get("x-image-meta-store")
+    if store is not None and not svc.settings.multistore:
+        raise InvalidRequest("X-Image-Meta-Store needs multiple stores to be enabled")
+    await svc.data.upload(request.path_params["image_id"], _body(request), size, store)
+    return Response(status_code=204)
+
+
+def parse_range(request: Request) -> tuple[tuple[int, int | None] | None, int | None]:
+    """(byte_range, suffix) from Range (or the legacy Content-Range request header)."""
+    raw = request.headers.get("range")
+    if raw is None:
+        legacy = request.headers.get("content-range")
+        if legacy is None:
+            return None, None
+        match = _CONTENT_RANGE.match(legacy.strip())
+        if not match:
+            raise RangeNotSatisfiable("Invalid Content-Range header", 0)
+        return (int(match[1]), int(match[2])), None
+    raw = raw.strip()
+    if "," in raw:
+        raise InvalidRequest("Multiple ranges are not supported")
+    match = _RANGE.match(raw)
+    if not match or (not match[1] and not match[2]):
+        raise RangeNotSatisfiable("Invalid Range header", 0)
+    if not match[1]:
+        return None, int(match[2])
+    first = int(match[1])
+    last = int(match[2]) if match[2] else None
+    if last is not None and last < first:
+        raise RangeNotSatisfiable("Invalid Range header", 0)
+    return (first, last), None
+
+
+def _prefer(request: Request) -> list[str]:
+    raw = request.query_params.get("prefer")
+    if raw is None:
+        return []
+    svc = services(request)
+    if not svc.settings.multistore:
+        raise InvalidRequest("The prefer parameter needs multiple stores to be enabled")
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    for name in names:
+        svc.deps.stores.get(name)
+    return names
+
+
+def _file_chunks(path: str, offset: int, length: int) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(offset)
+        remaining = length
+        while remaining > 0:
+            data = fh.read(min(_READ, remaining))
+            if not data:
+                return
+            remaining -= len(data)
+            yield data
+
+
+async def download(request: Request) -> Response:
+    svc = services(request)
+    byte_range, suffix = parse_range(request)
+    prefer = _prefer(request)
+    plan = await call(svc.data.plan_download, request.path_params["image_id"], byte_range,
+                      prefer, suffix)
+    if plan is None:
+        return Response(status_code=204)
+    return _stream(plan, partial=byte_range is not None or suffix is not None)
+
+
+def _stream(plan: DownloadPlan, partial: bool) -> Response:
+    chunks: Iterator[bytes]
+    if plan.path is not None:
+        chunks = _file_chunks(plan.path, plan.offset, plan.length)
+    else:
+        assert plan.chunks is not None
+        chunks = plan.chunks
+    headers = {"Content-Length": str(plan.length)}
+    if plan.image.checksum:
+        headers["Content-MD5"] = plan.image.checksum
+    status = 200
+    if partial:
+        status = 206
+        last = plan.offset + plan.length - 1
+        headers["Content-Range"] = f"bytes {plan.offset}-{last}/{plan.size}"
+    return StreamingResponse(iterate_in_threadpool(chunks), status_code=status,
+                             headers=headers, media_type="application/octet-stream")

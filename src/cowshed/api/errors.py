@@ -1,0 +1,77 @@
+"""The one table from the error tree to HTTP, and the error body Glance clients parse.
+
+Bodies follow webob (which Glance uses): JSON ``{"message", "code", "title"}`` when the client
+accepts JSON, else the plain-text form ``"404 Not Found\\n\\n<message>\\n\\n   "`` that
+python-glanceclient turns into its exception details.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cowshed import errors as e
+
+log = logging.getLogger(__name__)
+
+#: Looked up along the exception's MRO, so the most specific class wins.
+STATUS: Mapping[type[e.CowshedError], int] = {
+    e.NotFound: 404,
+    e.AlreadyExists: 409,
+    e.Conflict: 409,
+    e.InvalidRequest: 400,
+    e.RangeNotSatisfiable: 416,
+    e.Forbidden: 403,
+    e.UnsupportedMediaType: 415,
+    e.UnsafeImage: 400,
+    e.UnsupportedOperation: 400,
+    e.StorageFull: 413,
+    e.Gone: 410,
+    e.BackendUnavailable: 503,
+    e.ConfigError: 500,
+    e.ExternalToolError: 500,
+    e.CowshedError: 500,
+}
+
+
+def status_for(exc: e.CowshedError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def error_response(request: Request | None, status: int, message: str,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """An error in webob's shape, JSON or plain text by the Accept header."""
+    phrase = HTTPStatus(status).phrase
+    accept = request.headers.get("accept", "") if request is not None else ""
+    if "json" in accept:
+        body = json.dumps({"message": message, "code": f"{status} {phrase}", "title": phrase})
+        return Response(body, status, headers=dict(headers or {}), media_type="application/json")
+    text = f"{status} {phrase}\n\n{message}\n\n   "
+    return Response(text, status, headers=dict(headers or {}), media_type="text/plain")
+
+
+def handle_cowshed_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, e.CowshedError)
+    status = status_for(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, e.UnsupportedMediaType) and exc.accept:
+        headers["Accept-Patch"] = ", ".join(exc.accept)
+    if isinstance(exc, e.RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{exc.size}"
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return error_response(request, status, exc.message, headers)
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "The server has either erred or is incapable of "
+                          "performing the requested operation.")

@@ -1,0 +1,166 @@
+"""Parsing GET /v2/images query strings into an ImageQuery (Glance's rules and 400s)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from starlette.datastructures import QueryParams
+
+from cowshed.config import Settings
+from cowshed.db.repository import SORT_KEYS, Filter, ImageQuery
+from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, ImageStatus
+from cowshed.errors import InvalidRequest
+
+_TIME_OPS = ("gt", "gte", "lt", "lte", "neq", "eq")
+_IN_COLUMNS = frozenset({"id", "name", "status", "container_format", "disk_format", "owner"})
+_STRING_FILTERS = ("name", "owner", "checksum", "os_hash_value", "id", "container_format",
+                   "disk_format", "status")
+_CONTROL = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member_status",
+                      "visibility", "tag", "protected", "os_hidden", "size_min", "size_max",
+                      "created_at", "updated_at"})
+
+
+def parse_list_query(params: QueryParams, settings: Settings) -> ImageQuery:
+    if "changes-since" in params:
+        raise InvalidRequest("The 'changes-since' filter is not available on the v2 API.")
+    filters = [*_string_filters(params), *_bool_filters(params), *_size_filters(params),
+               *_time_filters(params), *_visibility(params)]
+    props = {k: v for k, v in params.items() if k not in _CONTROL and k not in _STRING_FILTERS}
+    member_status = params.get("member_status", "accepted")
+    if member_status not in ("pending", "accepted", "rejected", "all"):
+        raise InvalidRequest(f"Invalid status value: {member_status}")
+    return ImageQuery(
+        filters=tuple(filters), tags=tuple(params.getlist("tag")), properties=props,
+        sort=_sort(params), limit=_limit(params, settings), marker=params.get("marker"),
+    )
+
+
+def _limit(params: QueryParams, settings: Settings) -> int:
+    raw = params.get("limit")
+    if raw is None:
+        return settings.limit_param_default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InvalidRequest("limit param must be an integer") from None
+    if limit < 0:
+        raise InvalidRequest("limit param must be positive")
+    return min(limit, settings.api_limit_max)
+
+
+def _sort(params: QueryParams) -> tuple[tuple[str, str], ...]:
+    keys, dirs = params.getlist("sort_key"), params.getlist("sort_dir")
+    if "sort" in params:
+        if keys or dirs:
+            raise InvalidRequest("The sort and sort_key/sort_dir parameters cannot be mixed.")
+        return tuple(_sort_item(item) for item in params["sort"].split(","))
+    for d in dirs:
+        if d not in ("asc", "desc"):
+            raise InvalidRequest(f"Invalid sort direction: {d}")
+    if not keys:
+        return (("created_at", dirs[0] if dirs else "desc"),)
+    if len(dirs) > len(keys) or 1 < len(dirs) < len(keys):
+        raise InvalidRequest("The number of sort_dir values must be 1 or match sort_key.")
+    for key in keys:
+        _check_sort_key(key)
+    if len(dirs) <= 1:
+        return tuple((k, dirs[0] if dirs else "desc") for k in keys)
+    return tuple(zip(keys, dirs, strict=True))
+
+
+def _sort_item(item: str) -> tuple[str, str]:
+    key, _, direction = item.strip().partition(":")
+    direction = direction or "desc"
+    if direction not in ("asc", "desc"):
+        raise InvalidRequest(f"Invalid sort direction: {direction}")
+    _check_sort_key(key)
+    return key, direction
+
+
+def _check_sort_key(key: str) -> None:
+    if key not in SORT_KEYS:
+        raise InvalidRequest(f"Invalid sort key: {key}. It must be one of the following: "
+                             f"{', '.join(sorted(SORT_KEYS))}.")
+
+
+def _string_filters(params: QueryParams) -> list[Filter]:
+    out = []
+    for column in _STRING_FILTERS:
+        for value in params.getlist(column):
+            if value.startswith("in:") and column in _IN_COLUMNS:
+                items = [v.strip('"') for v in value[3:].split(",")]
+                _check_enum(column, items)
+                out.append(Filter(column, "in", items))
+            else:
+                _check_enum(column, [value])
+                out.append(Filter(column, "eq", value))
+    return out
+
+
+def _check_enum(column: str, values: Sequence[str]) -> None:
+    allowed = {"status": [s.value for s in ImageStatus], "disk_format": DISK_FORMATS,
+               "container_format": CONTAINER_FORMATS}.get(column)
+    for value in values:
+        if allowed is not None and value not in allowed:
+            raise InvalidRequest(f"Invalid {column} value: {value}")
+
+
+def _bool_filters(params: QueryParams) -> list[Filter]:
+    out = []
+    for column in ("protected", "os_hidden"):
+        raw = params.get(column)
+        if raw is None:
+            if column == "os_hidden":
+                out.append(Filter("os_hidden", "eq", False))
+            continue
+        if raw.lower() not in ("true", "false"):
+            raise InvalidRequest(f"Invalid value '{raw}' for '{column}': must be true or false")
+        out.append(Filter(column, "eq", raw.lower() == "true"))
+    return out
+
+
+def _size_filters(params: QueryParams) -> list[Filter]:
+    out = []
+    for name, op in (("size_min", "gte"), ("size_max", "lte")):
+        raw = params.get(name)
+        if raw is None:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidRequest(f"Invalid value '{raw}' for '{name}': must be an integer") from None
+        if value < 0:
+            raise InvalidRequest(f"'{name}' must be non-negative")
+        out.append(Filter("size", op, value))
+    return out
+
+
+def _time_filters(params: QueryParams) -> list[Filter]:
+    out = []
+    for column in ("created_at", "updated_at"):
+        for raw in params.getlist(column):
+            op, sep, stamp = raw.partition(":")
+            if not sep or op not in _TIME_OPS:
+                op, stamp = "eq", raw
+            out.append(Filter(column, op, _parse_time(column, stamp)))
+    return out
+
+
+def _parse_time(column: str, stamp: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest(f"Invalid time format for '{column}': {stamp}") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _visibility(params: QueryParams) -> list[Filter]:
+    raw = params.get("visibility")
+    if raw is None or raw == "all":
+        return []
+    if raw not in ("public", "private", "shared", "community"):
+        raise InvalidRequest(f"Invalid visibility value: {raw}")
+    return [Filter("visibility", "eq", raw)]

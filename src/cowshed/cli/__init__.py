@@ -1,0 +1,1 @@
+"""The ``cowshed`` command: a thin shell over the library."""

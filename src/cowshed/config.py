@@ -1,0 +1,236 @@
+"""Typed settings, parsed once: a TOML file plus ``COWSHED_*`` environment variables.
+
+Precedence: built-in defaults < TOML file < environment. The defaults give the embedded mode:
+everything under ``data_dir`` (SQLite database, one ``file`` store, staging area). Unknown keys
+are an error, in the file and in the environment.
+
+Example ``cowshed.toml``::
+
+    data_dir = "/var/lib/cowshed"
+    default_backend = "fast"
+    show_image_direct_url = true
+
+    [stores.fast]                     # enabled_backends-style: a name, a type, its options
+    type = "file"
+    weight = 10
+    filesystem_store_datadir = "/srv/images"
+
+    [stores.ceph]
+    type = "rbd"
+    rbd_store_pool = "images"
+    rbd_store_ceph_conf = "/etc/ceph/ceph.conf"
+    convert_to = "raw"
+
+Configuring any ``[stores.*]`` turns multi-store on (``/v2/info/stores`` answers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from cowshed.errors import ConfigError
+
+ENV_PREFIX = "COWSHED_"
+_STORE_META = ("type", "weight", "description", "convert_to")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """One named store: its driver type, Glance-style weight and driver options."""
+
+    name: str
+    type: str
+    weight: int = 0
+    description: str = ""
+    #: disk format images are converted to on import into this store ("" keeps the format).
+    convert_to: str = ""
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a cowshed deployment."""
+
+    data_dir: Path
+    #: SQLAlchemy URL; empty means SQLite at ``<data_dir>/cowshed.db``.
+    database_url: str = ""
+    default_backend: str = "file"
+    #: configured stores; empty means one ``file`` store under ``<data_dir>/images``.
+    stores: tuple[StoreSettings, ...] = ()
+    show_image_direct_url: bool = False
+    show_multiple_locations: bool = False
+    #: largest image accepted, in bytes (Glance's default: 1 TiB).
+    image_size_cap: int = 1 << 40
+    limit_param_default: int = 25
+    api_limit_max: int = 1000
+    image_tag_quota: int = 128
+    image_property_quota: int = 128
+    enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
+    #: owner recorded on images until identity lands (requests run as one admin).
+    default_owner: str = "admin"
+    #: web-download filtering (Glance's [import_filtering_opts]).
+    allowed_schemes: tuple[str, ...] = ("http", "https")
+    disallowed_schemes: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    disallowed_hosts: tuple[str, ...] = ()
+    allowed_ports: tuple[int, ...] = (80, 443)
+    disallowed_ports: tuple[int, ...] = ()
+    #: largest image virtual size accepted from the format inspector, bytes (64 TiB).
+    max_virtual_size: int = 64 << 40
+
+    @property
+    def multistore(self) -> bool:
+        return bool(self.stores)
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'cowshed.db'}"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"
+
+    def effective_stores(self) -> tuple[StoreSettings, ...]:
+        """The configured stores, or the embedded default ``file`` store."""
+        if self.stores:
+            return self.stores
+        images = str(self.data_dir / "images")
+        return (StoreSettings("file", "file", options={"filesystem_store_datadir": images}),)
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    config_file: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from defaults, an optional TOML file and the environment.
+
+    ``config_file`` defaults to ``$COWSHED_CONFIG``, then ``<data_dir>/cowshed.toml`` if present.
+    Raises ConfigError on unknown keys, wrong types and inconsistent stores.
+    """
+    env = dict(os.environ if environ is None else environ)
+    raw: dict[str, Any] = {}
+    path = config_file or env.pop(ENV_PREFIX + "CONFIG", None)
+    base = Path(data_dir or env.get(ENV_PREFIX + "DATA_DIR") or "./cowshed-data")
+    if path is None and (base / "cowshed.toml").is_file():
+        path = base / "cowshed.toml"
+    if path is not None:
+        raw.update(_read_toml(Path(path)))
+    raw.update(_from_env(env))
+    if data_dir is not None:
+        raw["data_dir"] = str(data_dir)
+    raw.setdefault("data_dir", str(base))
+    return _build(raw)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    out: dict[str, Any] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name in ("config", "require_ceph", "test_slow"):
+            continue  # consumed elsewhere (file location, test switches)
+        if name not in fields or name == "stores":
+            raise ConfigError(f"unknown environment setting {key}")
+        out[name] = _parse_env_value(key, str(fields[name].type), value)
+    return out
+
+
+def _parse_env_value(key: str, hint: str, value: str) -> object:
+    try:
+        if "tuple[int" in hint:
+            return [int(v) for v in value.split(",") if v.strip()]
+        if "tuple[str" in hint:
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if hint == "bool":
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes", "on")
+        if hint == "int":
+            return int(value)
+    except ValueError:
+        raise ConfigError(f"{key}: cannot parse {value!r} as {hint}") from None
+    return value
+
+
+def _build(raw: dict[str, Any]) -> Settings:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        hint = str(fields[name].type)
+        if name == "stores":
+            values[name] = _stores(value)
+        elif name == "data_dir":
+            values[name] = Path(_expect(name, value, str)).absolute()
+        elif hint.startswith("tuple["):
+            item = int if "int" in hint else str
+            seq = _expect(name, value, list)
+            values[name] = tuple(_expect(name, v, item) for v in seq)
+        else:
+            kind = {"bool": bool, "int": int, "str": str}[hint]
+            values[name] = _expect(name, value, kind)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _expect(name: str, value: object, kind: type) -> Any:
+    if isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"setting {name!r} must be {kind.__name__}, got a boolean")
+    if not isinstance(value, kind):
+        raise ConfigError(f"setting {name!r} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _stores(value: object) -> tuple[StoreSettings, ...]:
+    table = _expect("stores", value, dict)
+    out = []
+    for name, body in table.items():
+        opts = dict(_expect(f"stores.{name}", body, dict))
+        kind = _expect(f"stores.{name}.type", opts.pop("type", None), str)
+        meta = {k: opts.pop(k) for k in _STORE_META[1:] if k in opts}
+        out.append(StoreSettings(
+            name=name, type=kind,
+            weight=_expect(f"stores.{name}.weight", meta.get("weight", 0), int),
+            description=_expect(f"stores.{name}.description", meta.get("description", ""), str),
+            convert_to=_expect(f"stores.{name}.convert_to", meta.get("convert_to", ""), str),
+            options=MappingProxyType(opts),
+        ))
+    return tuple(out)
+
+
+def _check(settings: Settings) -> None:
+    names = [s.name for s in settings.effective_stores()]
+    if settings.stores and settings.default_backend not in names:
+        raise ConfigError(
+            f"default_backend {settings.default_backend!r} is not a configured store ({', '.join(names)})"
+        )
+    for store in settings.stores:
+        if store.name.startswith("os_glance"):
+            raise ConfigError(f"store name {store.name!r} is reserved")
+        if store.convert_to not in ("", "raw", "qcow2"):
+            raise ConfigError(f"stores.{store.name}.convert_to must be raw, qcow2 or empty")
+    if settings.limit_param_default < 1 or settings.api_limit_max < 1:
+        raise ConfigError("limit_param_default and api_limit_max must be positive")

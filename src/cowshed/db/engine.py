@@ -1,0 +1,47 @@
+"""Engine set-up: SQLite pragmas (WAL, foreign keys, busy timeout) or a PostgreSQL pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from cowshed.errors import ConfigError
+
+
+def create_engine(url: str) -> sa.Engine:
+    """Create the engine for ``url`` and bring the schema to the newest migration."""
+    if url.startswith("sqlite"):
+        db_path = url.split(":///", 1)[-1]
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        try:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise ConfigError(f"database_url {url!r}: {exc}") from exc
+    upgrade(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Run Alembic migrations up to head on ``engine``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

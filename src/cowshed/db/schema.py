@@ -1,0 +1,68 @@
+"""Every table in one place. Changes here need an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+images = sa.Table(
+    "images", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("status", sa.String(30), nullable=False, index=True),
+    sa.Column("visibility", sa.String(20), nullable=False, index=True),
+    sa.Column("protected", sa.Boolean, nullable=False, default=False),
+    sa.Column("os_hidden", sa.Boolean, nullable=False, default=False),
+    sa.Column("checksum", sa.String(32), nullable=True, index=True),
+    sa.Column("os_hash_algo", sa.String(64), nullable=True),
+    sa.Column("os_hash_value", sa.String(128), nullable=True, index=True),
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("virtual_size", sa.BigInteger, nullable=True),
+    sa.Column("min_ram", sa.Integer, nullable=False, default=0),
+    sa.Column("min_disk", sa.Integer, nullable=False, default=0),
+    sa.Column("disk_format", sa.String(20), nullable=True),
+    sa.Column("container_format", sa.String(20), nullable=True),
+    sa.Column("owner", sa.String(255), nullable=True, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+image_properties = sa.Table(
+    "image_properties", metadata,
+    sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+image_tags = sa.Table(
+    "image_tags", metadata,
+    sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("value", sa.String(255), primary_key=True),
+)
+
+image_locations = sa.Table(
+    "image_locations", metadata,
+    sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("store", sa.String(255), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("image_id", sa.String(36), nullable=True, index=True),
+    sa.Column("type", sa.String(30), nullable=False),
+    sa.Column("status", sa.String(30), nullable=False),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=True),
+)

@@ -1,0 +1,146 @@
+"""Pure parts of the dev Ceph cluster: its directory layout and its ``ceph.conf``.
+
+Nothing here starts a process or talks to Ceph, so it is unit-tested without Ceph installed.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+GiB = 1 << 30
+
+#: the monitor's id; a dev cluster has exactly one.
+MON_ID = "a"
+#: the CRUSH host bucket every OSD is placed under (we add OSDs to CRUSH ourselves).
+CRUSH_HOST = "devhost"
+
+
+@dataclass(frozen=True)
+class CephPaths:
+    """Where a dev cluster keeps everything, all under one directory."""
+
+    root: Path
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "ceph.conf"
+
+    @property
+    def state_file(self) -> Path:
+        """JSON record of fsid, port and OSD ids, written once the cluster is up."""
+        return self.root / "cluster.json"
+
+    @property
+    def monmap(self) -> Path:
+        return self.root / "monmap"
+
+    @property
+    def mon_data(self) -> Path:
+        return self.root / "mon"
+
+    def osd_data(self, osd_id: int) -> Path:
+        return self.root / f"osd.{osd_id}"
+
+    @property
+    def run_dir(self) -> Path:
+        """Admin sockets."""
+        return self.root / "run"
+
+    @property
+    def pid_dir(self) -> Path:
+        """One ``<daemon>.pid`` file per daemon we started; ``down()`` kills only these."""
+        return self.root / "pids"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "log"
+
+    def pid_file(self, daemon: str) -> Path:
+        return self.pid_dir / f"{daemon}.pid"
+
+    def runtime_entries(self) -> list[Path]:
+        """Everything ``down()`` removes (logs are kept for post-mortems)."""
+        fixed = [self.conf, self.state_file, self.monmap, self.mon_data, self.run_dir, self.pid_dir]
+        osds = sorted(self.root.glob("osd.*"))
+        return fixed + osds
+
+
+@dataclass(frozen=True)
+class ConfSettings:
+    """The values that vary between dev clusters."""
+
+    fsid: str
+    port: int
+    memstore_bytes: int
+
+    @property
+    def mon_addr(self) -> str:
+        return f"v1:127.0.0.1:{self.port}"
+
+
+def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
+    """The ``ceph.conf`` text for a single-host, auth-less, memstore cluster.
+
+    Reasons for the less obvious settings:
+
+    * ``osd crush update on start`` / ``osd class update on start`` off: the OSD's own CRUSH
+      placement at boot can make a fresh OSD exit; the cluster adds OSDs to CRUSH itself.
+    * ``paxos propose interval`` short: map changes (pool create, OSD boot) commit in ~50 ms.
+    * pool size 1 and no redundancy warnings: one host, one copy, and tests want HEALTH_OK-ish.
+    * ``mon data avail`` thresholds low: the mon shuts down at ``crit`` free space, and a busy
+      shared disk is not a reason for a dev cluster to die.
+    * ``ms bind msgr2`` off: one v1 address is all a loopback cluster needs.
+    """
+    root = paths.root
+    lines = [
+        "[global]",
+        f"fsid = {settings.fsid}",
+        f"mon host = {settings.mon_addr}",
+        f"mon initial members = {MON_ID}",
+        "auth cluster required = none",
+        "auth service required = none",
+        "auth client required = none",
+        "ms bind msgr2 = false",
+        "ms bind ipv6 = false",
+        "public network = 127.0.0.0/8",
+        "public addr = 127.0.0.1",
+        "cluster addr = 127.0.0.1",
+        f"run dir = {paths.run_dir}",
+        f"admin socket = {paths.run_dir}/$name.asok",
+        f"log file = {paths.log_dir}/$name.log",
+        "log to stderr = false",
+        "err to stderr = false",
+        "osd pool default size = 1",
+        "osd pool default min size = 1",
+        "osd pool default pg autoscale mode = off",
+        "mon allow pool size one = true",
+        "mon allow pool delete = true",
+        "mon warn on pool no redundancy = false",
+        "mon warn on insecure global id reclaim = false",
+        "mon warn on insecure global id reclaim allowed = false",
+        "mon data avail warn = 2",
+        "mon data avail crit = 1",
+        "paxos propose interval = 0.05",
+        "osd crush update on start = false",
+        "osd class update on start = false",
+        "osd objectstore = memstore",
+        f"memstore device bytes = {settings.memstore_bytes}",
+        "",
+        "[mon]",
+        f"mon data = {root / 'mon'}",
+        "",
+        "[osd]",
+        f"osd data = {root}/osd.$id",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the caller retries on a clash)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

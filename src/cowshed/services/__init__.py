@@ -1,0 +1,1 @@
+"""Orchestration: the only layer that uses both the database and the backends."""

@@ -1,0 +1,44 @@
+"""Wiring: build every service of a deployment from Settings, and close them again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cowshed.config import Settings
+from cowshed.db.engine import create_engine
+from cowshed.db.repository import Repository
+from cowshed.services.context import Deps
+from cowshed.services.data import DataService
+from cowshed.services.images import ImageService
+from cowshed.services.recovery import RecoveryReport, recover
+from cowshed.services.stores import StoreSet
+
+
+@dataclass
+class Services:
+    """The library's entry point: one per process."""
+
+    deps: Deps
+    images: ImageService
+    data: DataService
+
+    @property
+    def settings(self) -> Settings:
+        return self.deps.settings
+
+    def recover(self) -> RecoveryReport:
+        return recover(self.deps)
+
+    def close(self) -> None:
+        self.deps.stores.close()
+        self.deps.repo.engine.dispose()
+
+
+def open_services(settings: Settings) -> Services:
+    """Create the data dir, migrate the database and load the stores."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.staging_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database)
+    stores = StoreSet(settings)
+    deps = Deps(settings=settings, repo=Repository(engine), stores=stores)
+    return Services(deps=deps, images=ImageService(deps), data=DataService(deps))

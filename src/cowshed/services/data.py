@@ -1,0 +1,183 @@
+"""Image data in and out: upload (PUT file), download plans, and crash recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from cowshed.backends.base import Backend, StoredObject, Writer
+from cowshed.domain.images import Image, ImageStatus, Location
+from cowshed.errors import (
+    CowshedError,
+    Forbidden,
+    Gone,
+    InvalidStatusTransition,
+    NotFound,
+    StorageFull,
+)
+from cowshed.formats.inspect import StreamInspector
+from cowshed.services.context import Deps
+from cowshed.services.images import require_formats
+from cowshed.services.ingest import Ingest, IngestResult, drive
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """How to send (part of) an image: a local file for sendfile, or a chunk iterator."""
+
+    image: Image
+    store: str
+    size: int
+    offset: int
+    length: int
+    path: str | None
+    chunks: Iterator[bytes] | None
+
+
+class DataService:
+    """Moves image bytes between clients and stores."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.repo = deps.repo
+        self.settings = deps.settings
+
+    def _inspector_for(self, image: Image) -> StreamInspector | None:
+        # Glance inspects bare containers only: other containers wrap the disk in an archive.
+        if image.container_format not in (None, "bare"):
+            return None
+        return StreamInspector(image.disk_format)
+
+    def _check_size(self, size: int | None) -> None:
+        if size is not None and size > self.settings.image_size_cap:
+            raise StorageFull(
+                f"Image size {size} exceeds the maximum of {self.settings.image_size_cap} bytes"
+            )
+
+    def _open_writer(self, backend: Backend, image_id: str, size: int | None) -> Writer:
+        if backend.exists(image_id) and backend.name not in self.repo.get_image(image_id).stores:
+            # the leftover of a crash between commit and record update: nothing refers to it.
+            backend.delete(image_id)
+        return backend.open_writer(image_id, size)
+
+    async def upload(
+        self, image_id: str, chunks: AsyncIterator[bytes], size: int | None, store: str | None,
+    ) -> Image:
+        """PUT file: queued → saving → active; any failure puts the image back to queued."""
+        image = self.repo.get_image(image_id)
+        require_formats(image)
+        self._check_size(size)
+        backend = self.deps.stores.get(store)
+        if image.status != ImageStatus.QUEUED:
+            raise InvalidStatusTransition(
+                f"Image status transition from {image.status} to saving is not allowed"
+            )
+        self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.SAVING)
+        try:
+            stored, result = await self._receive(image, backend, chunks, size)
+        except BaseException:
+            self._restore(image_id, ImageStatus.SAVING)
+            raise
+        return await asyncio.to_thread(self._activate, image, backend, stored, result)
+
+    async def _receive(
+        self, image: Image, backend: Backend, chunks: AsyncIterator[bytes], size: int | None,
+    ) -> tuple[StoredObject, IngestResult]:
+        writer = await asyncio.to_thread(self._open_writer, backend, image.id, size)
+        try:
+            ingest = Ingest(
+                writer, expected_size=size, size_cap=self.settings.image_size_cap,
+                inspector=self._inspector_for(image),
+            )
+            await drive(chunks, ingest)
+            result = ingest.finish()
+            stored = await asyncio.to_thread(writer.commit)
+        except BaseException:
+            await asyncio.to_thread(writer.abort)
+            raise
+        return stored, result
+
+    def _activate(
+        self, image: Image, backend: Backend, stored: StoredObject, result: IngestResult,
+    ) -> Image:
+        virtual = None
+        if result.inspection is not None:
+            virtual = result.inspection.virtual_size
+        try:
+            self.repo.add_location(image.id, Location(store=backend.name, url=stored.location))
+            self.repo.set_status(
+                image.id, ImageStatus.SAVING, ImageStatus.ACTIVE, size=result.size,
+                checksum=result.checksum, os_hash_algo=result.os_hash_algo,
+                os_hash_value=result.os_hash_value, virtual_size=virtual,
+            )
+        except (NotFound, InvalidStatusTransition, CowshedError) as exc:
+            self._drop(backend, image.id)
+            if isinstance(exc, NotFound):
+                raise Gone(f"Image {image.id} was deleted during the upload") from exc
+            self.repo.remove_location(image.id, backend.name)
+            raise
+        return self.repo.get_image(image.id)
+
+    @staticmethod
+    def _drop(backend: Backend, key: str) -> None:
+        try:
+            backend.delete(key)
+        except CowshedError:
+            log.exception("could not remove %s from store %s", key, backend.name)
+
+    def _restore(self, image_id: str, current: ImageStatus) -> None:
+        try:
+            self.repo.set_status(image_id, current, ImageStatus.QUEUED)
+        except (NotFound, InvalidStatusTransition):
+            pass  # deleted or moved on meanwhile: nothing to restore
+
+    def plan_download(
+        self, image_id: str, byte_range: tuple[int, int | None] | None, prefer: list[str],
+        suffix: int | None = None,
+    ) -> DownloadPlan | None:
+        """Where to read ``image_id`` from, or None when it has no data (204).
+
+        ``byte_range`` is (first, last-or-None); ``suffix`` means the last N bytes.
+        """
+        image = self.repo.get_image(image_id)
+        if image.status == ImageStatus.DEACTIVATED:
+            raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
+        if not image.locations:
+            return None
+        store = self._pick_store(image, prefer)
+        backend = self.deps.stores.get(store)
+        size = image.size if image.size is not None else backend.stat(image_id).size
+        offset, length = _resolve_range(byte_range, suffix, size)
+        path = backend.local_path(image_id) if backend.capabilities.local_files else None
+        chunks = None if path else backend.open_read(image_id, offset, length)
+        return DownloadPlan(image, store, size, offset, length, path, chunks)
+
+    def _pick_store(self, image: Image, prefer: list[str]) -> str:
+        stores = list(image.stores)
+        for name in prefer:
+            if name in stores:
+                return name
+        return self.deps.stores.by_weight(stores)[0] if stores else stores[0]
+
+
+def _resolve_range(
+    byte_range: tuple[int, int | None] | None, suffix: int | None, size: int,
+) -> tuple[int, int]:
+    from cowshed.errors import RangeNotSatisfiable
+
+    if suffix is not None:
+        if suffix <= 0 or size == 0:
+            raise RangeNotSatisfiable("Requested range not satisfiable", size)
+        start = max(0, size - suffix)
+        return start, size - start
+    if byte_range is None:
+        return 0, size
+    first, last = byte_range
+    if first >= size:
+        raise RangeNotSatisfiable("Requested range not satisfiable", size)
+    end = size - 1 if last is None else min(last, size - 1)
+    return first, end - first + 1

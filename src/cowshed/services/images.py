@@ -1,0 +1,208 @@
+"""Image records: create, show, list, JSON-patch, tags, (de)activate, delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cowshed.db.repository import ImageQuery, utcnow
+from cowshed.domain.image_rules import check_writable, validate_id, validate_tag, validate_value
+from cowshed.domain.images import (
+    SETTABLE,
+    Image,
+    ImageStatus,
+    Visibility,
+    check_transition,
+)
+from cowshed.errors import (
+    Conflict,
+    Forbidden,
+    InUse,
+    InvalidRequest,
+    NotFound,
+    StorageFull,
+)
+from cowshed.services.context import Deps
+
+
+@dataclass(frozen=True)
+class PatchOp:
+    """One JSON-patch operation, already parsed: ``path`` is the attribute name."""
+
+    op: str  # add | remove | replace
+    path: str
+    value: object = None
+    #: the v2.0 media type: ``add`` of an existing property is a conflict there.
+    legacy: bool = False
+
+
+class ImageService:
+    """Record-level operations on images. Data in and out lives in ``services.data``."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.repo = deps.repo
+        self.settings = deps.settings
+
+    def create(self, body: Mapping[str, Any]) -> Image:
+        """Create a queued image from a create-request body (Glance semantics)."""
+        attrs: dict[str, Any] = {}
+        props: dict[str, str] = {}
+        for name, value in body.items():
+            check_writable(name, creating=True)
+            if name == "id":
+                attrs["id"] = validate_id(value)
+            elif name in SETTABLE:
+                attrs[name] = validate_value(name, value)
+            else:
+                props[name] = str(validate_value(name, value))
+        self._check_quotas(props, attrs.get("tags", ()))
+        now = utcnow()
+        image = Image(
+            id=attrs.pop("id", None) or str(uuid.uuid4()),
+            name=attrs.pop("name", None), status=ImageStatus.QUEUED,
+            visibility=attrs.pop("visibility", Visibility.SHARED),
+            protected=attrs.pop("protected", False), os_hidden=attrs.pop("os_hidden", False),
+            checksum=None, os_hash_algo=None, os_hash_value=None, size=None, virtual_size=None,
+            min_ram=attrs.pop("min_ram", 0), min_disk=attrs.pop("min_disk", 0),
+            disk_format=attrs.pop("disk_format", None),
+            container_format=attrs.pop("container_format", None),
+            owner=attrs.pop("owner", self.settings.default_owner),
+            created_at=now, updated_at=now, tags=attrs.pop("tags", ()), properties=props,
+        )
+        self.repo.insert_image(image)
+        return image
+
+    def get(self, image_id: str) -> Image:
+        return self.repo.get_image(image_id)
+
+    def list(self, query: ImageQuery) -> list[Image]:
+        return self.repo.list_images(query)
+
+    def update(self, image_id: str, ops: list[PatchOp]) -> Image:
+        """Apply every op in order and save once; nothing is saved if one op fails."""
+        image = self.repo.get_image(image_id)
+        before = image.status
+        for op in ops:
+            image = self._apply(image, op)
+        self._check_quotas(image.properties, image.tags)
+        image = replace(image, updated_at=utcnow())
+        return self.repo.save_image(image, expect_status=before)
+
+    def _apply(self, image: Image, op: PatchOp) -> Image:
+        name = op.path
+        if name == "locations":
+            raise Forbidden("It's not allowed to update locations if locations are invisible.")
+        check_writable(name)
+        if name in SETTABLE:
+            return self._apply_base(image, op)
+        props = dict(image.properties)
+        if op.op == "remove":
+            if name not in props:
+                raise Conflict(f"Property {name} does not exist.")
+            del props[name]
+        elif op.op == "replace" and name not in props:
+            raise Conflict(f"Property {name} does not exist.")
+        elif op.op == "add" and op.legacy and name in props:
+            raise Conflict(f"Property {name} already present.")
+        else:
+            props[name] = str(validate_value(name, op.value))
+        return replace(image, properties=props)
+
+    def _apply_base(self, image: Image, op: PatchOp) -> Image:
+        name = op.path
+        if op.op == "remove":
+            raise Forbidden(f"Attribute '{name}' cannot be removed.")
+        value = validate_value(name, op.value)
+        if name in ("disk_format", "container_format") and image.status not in (
+            ImageStatus.QUEUED, ImageStatus.IMPORTING, ImageStatus.UPLOADING,
+        ) and value != getattr(image, name):
+            raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+        return replace(image, **{name: value})
+
+    def _check_quotas(self, props: Mapping[str, str], tags: tuple[str, ...] | object) -> None:
+        if len(props) > self.settings.image_property_quota:
+            raise StorageFull(
+                f"Maximum number of image properties ({self.settings.image_property_quota}) exceeded"
+            )
+        if isinstance(tags, tuple) and len(tags) > self.settings.image_tag_quota:
+            raise StorageFull(f"Maximum number of tags ({self.settings.image_tag_quota}) exceeded")
+
+    def add_tag(self, image_id: str, tag: str) -> None:
+        validate_tag(tag)
+        image = self.repo.get_image(image_id)
+        if tag not in image.tags and len(image.tags) >= self.settings.image_tag_quota:
+            raise StorageFull(f"Maximum number of tags ({self.settings.image_tag_quota}) exceeded")
+        self.repo.add_tag(image_id, tag)
+
+    def remove_tag(self, image_id: str, tag: str) -> None:
+        self.repo.get_image(image_id)
+        self.repo.remove_tag(image_id, tag)
+
+    def deactivate(self, image_id: str) -> None:
+        image = self.repo.get_image(image_id)
+        if image.status == ImageStatus.DEACTIVATED:
+            return
+        if image.status != ImageStatus.ACTIVE:
+            raise Forbidden(f"Not allowed to deactivate image in status '{image.status}'")
+        self.repo.set_status(image_id, ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
+
+    def reactivate(self, image_id: str) -> None:
+        image = self.repo.get_image(image_id)
+        if image.status == ImageStatus.ACTIVE:
+            return
+        if image.status != ImageStatus.DEACTIVATED:
+            raise Forbidden(f"Not allowed to reactivate image in status '{image.status}'")
+        self.repo.set_status(image_id, ImageStatus.DEACTIVATED, ImageStatus.ACTIVE)
+
+    def delete(self, image_id: str) -> None:
+        """Delete the record and the data in every store; InUse (409) keeps both."""
+        image = self.repo.get_image(image_id)
+        if image.protected:
+            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        check_transition(image.status, ImageStatus.DELETED)
+        for location in image.locations:
+            self._delete_data(image_id, location.store)
+        self._discard_staging(image_id)
+        try:
+            self.repo.delete_image(image_id)
+        except NotFound:
+            pass
+
+    def delete_from_store(self, image_id: str, store: str) -> None:
+        """``DELETE /v2/stores/{store}/{image}``: drop one copy, never the last."""
+        image = self.repo.get_image(image_id)
+        if store not in self.deps.stores.names():
+            raise Conflict(f"Unknown store {store}")
+        if image.status != ImageStatus.ACTIVE:
+            raise Conflict(f"Image {image_id} is not active")
+        if store not in image.stores:
+            raise NotFound(f"Image {image_id} has no data in store {store}")
+        if len(image.locations) == 1:
+            raise Forbidden("Cannot delete the last location of an image")
+        self._delete_data(image_id, store)
+
+    def _delete_data(self, image_id: str, store: str) -> None:
+        backend = self.deps.stores.get(store)
+        try:
+            backend.delete(image_id)
+        except NotFound:
+            pass
+        except InUse as exc:
+            raise InUse(f"Image {image_id} is in use in store {store}: {exc.message}") from exc
+        self.repo.remove_location(image_id, store)
+
+    def _discard_staging(self, image_id: str) -> None:
+        staged = self.settings.staging_dir / image_id
+        staged.unlink(missing_ok=True)
+
+
+def require_formats(image: Image) -> None:
+    """Glance refuses data for an image whose formats are not set yet."""
+    missing = [k for k in ("disk_format", "container_format") if not getattr(image, k)]
+    if missing:
+        raise InvalidRequest(
+            f"Properties {', '.join(missing)} must be set prior to saving data."
+        )

@@ -1,0 +1,123 @@
+"""The upload data path: one pass that hashes, inspects, size-checks and writes.
+
+md5 (Glance ``checksum``) and the multihash run in two pool threads while the calling thread
+feeds the format inspector and writes the block (hashlib and file writes release the GIL). The
+async driver assembles large blocks from the socket and keeps one block in flight, so the event
+loop receives the next block while the previous one is hashed and written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from cowshed.backends.base import Writer
+from cowshed.errors import SizeMismatch, StorageFull
+from cowshed.formats.inspect import InspectionResult, StreamInspector
+
+BLOCK_SIZE = 8 << 20
+_HASH_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cowshed-hash")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one pass over the data learned."""
+
+    size: int
+    checksum: str
+    os_hash_algo: str
+    os_hash_value: str
+    inspection: InspectionResult | None
+
+
+class Ingest:
+    """Feeds blocks, in order, to the hashes, the inspector and a backend writer."""
+
+    def __init__(
+        self, writer: Writer, *, expected_size: int | None, size_cap: int,
+        inspector: StreamInspector | None, hash_algo: str = "sha512",
+    ) -> None:
+        self.writer = writer
+        self.expected_size = expected_size
+        self.size_cap = size_cap
+        self.inspector = inspector
+        self.hash_algo = hash_algo
+        self.size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._multihash = hashlib.new(hash_algo)
+
+    def process(self, block: bytes) -> None:
+        """Account, hash, inspect and write one block. Raises SizeMismatch, StorageFull."""
+        self.size += len(block)
+        if self.expected_size is not None and self.size > self.expected_size:
+            raise SizeMismatch(
+                f"Image data is larger than the expected size of {self.expected_size} bytes"
+            )
+        if self.size > self.size_cap:
+            raise StorageFull(f"Image exceeds the storage quota: more than {self.size_cap} bytes")
+        md5 = _HASH_POOL.submit(self._md5.update, block)
+        multi = _HASH_POOL.submit(self._multihash.update, block)
+        try:
+            if self.inspector is not None:
+                self.inspector.feed(block)
+            self.writer.write(block)
+        finally:
+            md5.result()
+            multi.result()
+
+    def finish(self) -> IngestResult:
+        """Check the total size and the inspector's verdict; raises SizeMismatch, UnsafeImage."""
+        if self.expected_size is not None and self.size != self.expected_size:
+            raise SizeMismatch(
+                f"Image data size {self.size} does not match the expected size "
+                f"{self.expected_size}"
+            )
+        inspection = self.inspector.finish() if self.inspector is not None else None
+        return IngestResult(
+            size=self.size, checksum=self._md5.hexdigest(), os_hash_algo=self.hash_algo,
+            os_hash_value=self._multihash.hexdigest(), inspection=inspection,
+        )
+
+
+async def drive(chunks: AsyncIterator[bytes], ingest: Ingest, block_size: int = BLOCK_SIZE) -> None:
+    """Pump ``chunks`` through ``ingest`` in ``block_size`` blocks, one block in flight."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    parts: list[bytes] = []
+    held = 0
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            parts.append(chunk)
+            held += len(chunk)
+            if held >= block_size:
+                block = b"".join(parts)
+                parts.clear()
+                held = 0
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, ingest.process, block)
+        if pending is not None:
+            await pending
+            pending = None
+        if parts:
+            await loop.run_in_executor(None, ingest.process, b"".join(parts))
+    finally:
+        if pending is not None:
+            # the stream failed while a block was in flight: let it finish before the caller
+            # aborts the writer, so abort never races a write.
+            await asyncio.gather(pending, return_exceptions=True)
+
+
+def drive_sync(reader: object, ingest: Ingest, block_size: int = BLOCK_SIZE) -> None:
+    """Pump a binary file object through ``ingest`` (the CLI and import paths)."""
+    read = getattr(reader, "read")
+    while True:
+        block = read(block_size)
+        if not block:
+            return
+        ingest.process(block)
