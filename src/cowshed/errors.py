@@ -22,6 +22,7 @@ one table (``cowshed.api.errors``). Builtin exceptions are reserved for programm
     ├── UnsupportedOperation        the backend lacks the capability (400)
     ├── StorageFull                 no space left, size cap or quota exceeded (413)
     ├── Gone                        the object vanished while we worked on it (410)
+    ├── DataCorrupted               stored bytes do not match their recorded checksum (500)
     ├── BackendUnavailable          the storage backend cannot be reached (503)
     ├── ConfigError                 settings are invalid (startup only)
     └── ExternalToolError           qemu-img or another helper failed or misbehaved (500)
@@ -116,3 +117,7 @@ class ConfigError(CowshedError):
 
 class ExternalToolError(CowshedError):
     """An external tool (qemu-img) failed, timed out or produced output we cannot trust."""
+
+
+class DataCorrupted(CowshedError):
+    """Bytes read back from a store do not match the size or checksums recorded for them."""

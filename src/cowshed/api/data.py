@@ -46,7 +46,7 @@ def require_octet_stream(request: Request) -> None:
         )
 
 
-async def _body(request: Request) -> AsyncIterator[bytes]:
+async def request_body(request: Request) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         yield chunk
 
@@ -58,7 +58,7 @@ async def upload(request: Request) -> Response:
     store = request.headers.get("x-image-meta-store")
     if store is not None and not svc.settings.multistore:
         raise InvalidRequest("X-Image-Meta-Store needs multiple stores to be enabled")
-    await svc.data.upload(request.path_params["image_id"], _body(request), size, store)
+    await svc.data.upload(request.path_params["image_id"], request_body(request), size, store)
     return Response(status_code=204)
 
 

@@ -42,7 +42,7 @@ STATUS: Mapping[type[e.CowshedError], int] = {
 def status_for(exc: e.CowshedError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

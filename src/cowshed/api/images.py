@@ -38,7 +38,7 @@ async def list_images(request: Request) -> Response:
     svc = services(request)
     query = parse_list_query(request.query_params, svc.settings)
     try:
-        found = await call(svc.images.list, query)
+        found = await call(svc.images.list_images, query)
     except NotFound as exc:
         raise InvalidRequest(exc.message) from exc
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]

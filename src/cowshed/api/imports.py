@@ -1,24 +1,35 @@
-"""Handlers for stage / import / tasks (filled in with the import service)."""
+"""Handlers for interoperable import: stage, import, tasks, and the legacy task show."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cowshed.errors import NotFound
+from cowshed.api.common import call, json_response, read_json, services
+from cowshed.api.data import request_body, require_octet_stream, upload_size
+from cowshed.api.views import task_view
 
 
 async def stage(request: Request) -> Response:
-    raise NotFound("glance-direct is not enabled")
+    require_octet_stream(request)
+    svc = services(request)
+    await svc.imports.stage(request.path_params["image_id"], request_body(request),
+                            upload_size(request))
+    return Response(status_code=204)
 
 
 async def import_image(request: Request) -> Response:
-    raise NotFound("import is not enabled")
+    body = await read_json(request)
+    svc = services(request)
+    await call(svc.imports.start, request.path_params["image_id"], body)
+    return Response(status_code=202)
 
 
 async def image_tasks(request: Request) -> Response:
-    raise NotFound("no tasks")
+    found = await call(services(request).imports.tasks_for_image, request.path_params["image_id"])
+    return json_response({"tasks": [task_view(t) for t in found]})
 
 
 async def show_task(request: Request) -> Response:
-    raise NotFound("no tasks")
+    task = await call(services(request).imports.get_task, request.path_params["task_id"])
+    return json_response(task_view(task))

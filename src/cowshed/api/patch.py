@@ -38,7 +38,7 @@ def _parse_op(raw: object, legacy: bool) -> PatchOp:
             raise InvalidRequest("Operation objects must contain exactly one of add, remove, replace.")
         op, path = keys[0], raw[keys[0]]
     else:
-        op, path = raw.get("op"), raw.get("path")
+        op, path = str(raw.get("op")), raw.get("path")
         if op not in _OPS:
             raise InvalidRequest(f"Invalid operation: {op!r}. Supported: add, remove, replace.")
     if op != "remove" and "value" not in raw:
@@ -80,7 +80,9 @@ def _unescape(part: str, path: str) -> str:
         if ch == "~":
             nxt = part[i + 1 : i + 2]
             if nxt not in ("0", "1"):
-                raise InvalidRequest(f"Pointer `{path}` contains \"~\" not part of a recognized escape sequence.")
+                raise InvalidRequest(
+                    f"Pointer `{path}` contains \"~\" not part of a recognized escape sequence."
+                )
             out.append("~" if nxt == "0" else "/")
             i += 2
             continue

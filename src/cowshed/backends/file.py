@@ -8,6 +8,7 @@ directory, so after a crash an object is either whole under its key or only a ``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -139,10 +140,8 @@ class _FileWriter:
         self._discard()
 
     def _discard(self) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._part.unlink()
-        except FileNotFoundError:
-            pass
 
 
 class FileBackend:

@@ -107,7 +107,9 @@ class CephAdmin:
     def pg_state(self, pgid: str) -> str:
         """The PG's state as its primary OSD reports it, or ``unknown`` if it does not answer."""
         try:
-            ret, out, _ = self._client.pg_command(pgid, json.dumps({"prefix": "query"}), b"", 5)
+            ret, out, _ = self._client.pg_command(
+                pgid, json.dumps({"prefix": "query", "pgid": pgid}), b"", 5
+            )
         except Exception:  # the binding raises on timeouts; any failure just means "not yet"
             return "unknown"
         if ret < 0:

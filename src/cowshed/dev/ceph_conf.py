@@ -128,6 +128,12 @@ def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
         "osd objectstore = memstore",
         f"memstore device bytes = {settings.memstore_bytes}",
         "",
+        "[client]",
+        # Clients (tests, the backend) share the name client.admin: one admin socket or log
+        # file per name would make them trip over each other.
+        "admin socket =",
+        "log file = /dev/null",
+        "",
         "[mon]",
         f"mon data = {root / 'mon'}",
         "",

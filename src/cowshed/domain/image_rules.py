@@ -14,7 +14,9 @@ from cowshed.domain.images import (
 )
 from cowshed.errors import Forbidden, InvalidRequest
 
-UUID_RE = re.compile(r"^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$")
+UUID_RE = re.compile(
+    r"^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+)
 MAX_INT32 = 2**31 - 1
 
 

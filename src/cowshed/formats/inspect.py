@@ -304,15 +304,12 @@ class _Verdict:
         if detected is DiskFormat.QED:
             raise UnsafeImage("image refused (check qed.banned): qed images are not accepted")
         failures = _oslo_safety_failures(probe)
-        if detected is DiskFormat.GPT:
-            failures = {
-                k: v for k, v in failures.items()
-                if k not in self.config.gpt_safety_checks_nonfatal
-            }
-        if failures:
-            named = "; ".join(f"{detected}.{k}: {v}" for k, v in sorted(failures.items()))
+        tolerated = self.config.gpt_safety_checks_nonfatal if detected is DiskFormat.GPT else ()
+        fatal = {k: v for k, v in failures.items() if k not in tolerated}
+        if fatal:
+            named = "; ".join(f"{detected}.{k}: {v}" for k, v in sorted(fatal.items()))
             raise UnsafeImage(f"image refused (safety check failed) {named}")
-        self.passed.extend(f"{detected}.{c}" for c in _check_names(probe))
+        self.passed.extend(f"{detected}.{c}" for c in _check_names(probe) if c not in failures)
         if detected is DiskFormat.VMDK:
             _require_sparse_vmdk(probe)
             self.passed.append("vmdk.sparse_header")

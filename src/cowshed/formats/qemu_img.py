@@ -2,7 +2,8 @@
 
 Rules every call follows (Glance, Nova and Cinder learned each of them from a CVE):
 
-* the image format is always given (``-f``; ``-F`` for a backing file), never probed;
+* the image format is always given (``-f``; ``-F`` for a backing file; ``--image-opts``
+  ``driver=`` for ``snapshot``, which has no ``-f``), never probed;
 * file names are absolute paths; relative names and protocol or ``json:`` specifications are
   refused (CVE-2024-4467);
 * qemu-img runs under CPU-time and address-space limits (``prlimit``) and a wall-clock timeout,
@@ -310,7 +311,9 @@ class QemuImg:
         _require_qcow2(fmt)
         if not name or "\x00" in name or len(name) > 255:
             raise InvalidRequest("snapshot name must be 1-255 characters without NUL")
-        self._run("snapshot", ["snapshot", "-q", "-f", "qcow2", flag, name, _abs(path)])
+        # ``qemu-img snapshot`` has no -f: the format is forced through --image-opts instead.
+        spec = "driver=qcow2,file.driver=file,file.filename=" + _abs(path).replace(",", ",,")
+        self._run("snapshot", ["snapshot", "-q", "--image-opts", flag, name, spec])
 
     # -- running ------------------------------------------------------------------------------
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cowshed.backends.file import FileBackend, FileConfig
 from cowshed.config import Settings
 from cowshed.db.engine import create_engine
 from cowshed.db.repository import Repository
 from cowshed.services.context import Deps
 from cowshed.services.data import DataService
 from cowshed.services.images import ImageService
+from cowshed.services.imports import ImportService
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
 
@@ -21,6 +23,7 @@ class Services:
     deps: Deps
     images: ImageService
     data: DataService
+    imports: ImportService
 
     @property
     def settings(self) -> Settings:
@@ -30,6 +33,7 @@ class Services:
         return recover(self.deps)
 
     def close(self) -> None:
+        self.imports.close()
         self.deps.stores.close()
         self.deps.repo.engine.dispose()
 
@@ -40,5 +44,10 @@ def open_services(settings: Settings) -> Services:
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database)
     stores = StoreSet(settings)
-    deps = Deps(settings=settings, repo=Repository(engine), stores=stores)
-    return Services(deps=deps, images=ImageService(deps), data=DataService(deps))
+    staging = FileBackend(
+        "os_glance_staging_store", FileConfig(filesystem_store_datadir=str(settings.staging_dir))
+    )
+    deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging)
+    return Services(
+        deps=deps, images=ImageService(deps), data=DataService(deps), imports=ImportService(deps)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -130,10 +131,9 @@ class DataService:
             log.exception("could not remove %s from store %s", key, backend.name)
 
     def _restore(self, image_id: str, current: ImageStatus) -> None:
-        try:
+        # deleted or moved on meanwhile: nothing to restore
+        with contextlib.suppress(NotFound, InvalidStatusTransition):
             self.repo.set_status(image_id, current, ImageStatus.QUEUED)
-        except (NotFound, InvalidStatusTransition):
-            pass  # deleted or moved on meanwhile: nothing to restore
 
     def plan_download(
         self, image_id: str, byte_range: tuple[int, int | None] | None, prefer: list[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -78,7 +79,7 @@ class ImageService:
     def get(self, image_id: str) -> Image:
         return self.repo.get_image(image_id)
 
-    def list(self, query: ImageQuery) -> list[Image]:
+    def list_images(self, query: ImageQuery) -> list[Image]:
         return self.repo.list_images(query)
 
     def update(self, image_id: str, ops: list[PatchOp]) -> Image:
@@ -115,12 +116,13 @@ class ImageService:
         name = op.path
         if op.op == "remove":
             raise Forbidden(f"Attribute '{name}' cannot be removed.")
-        value = validate_value(name, op.value)
+        value: Any = validate_value(name, op.value)
         if name in ("disk_format", "container_format") and image.status not in (
             ImageStatus.QUEUED, ImageStatus.IMPORTING, ImageStatus.UPLOADING,
         ) and value != getattr(image, name):
             raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
-        return replace(image, **{name: value})
+        changes: dict[str, Any] = {name: value}
+        return replace(image, **changes)
 
     def _check_quotas(self, props: Mapping[str, str], tags: tuple[str, ...] | object) -> None:
         if len(props) > self.settings.image_property_quota:
@@ -166,10 +168,8 @@ class ImageService:
         for location in image.locations:
             self._delete_data(image_id, location.store)
         self._discard_staging(image_id)
-        try:
+        with contextlib.suppress(NotFound):
             self.repo.delete_image(image_id)
-        except NotFound:
-            pass
 
     def delete_from_store(self, image_id: str, store: str) -> None:
         """``DELETE /v2/stores/{store}/{image}``: drop one copy, never the last."""

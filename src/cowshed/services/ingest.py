@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from cowshed.backends.base import Writer
 from cowshed.errors import SizeMismatch, StorageFull
@@ -113,11 +114,10 @@ async def drive(chunks: AsyncIterator[bytes], ingest: Ingest, block_size: int = 
             await asyncio.gather(pending, return_exceptions=True)
 
 
-def drive_sync(reader: object, ingest: Ingest, block_size: int = BLOCK_SIZE) -> None:
+def drive_sync(reader: BinaryIO, ingest: Ingest, block_size: int = BLOCK_SIZE) -> None:
     """Pump a binary file object through ``ingest`` (the CLI and import paths)."""
-    read = getattr(reader, "read")
     while True:
-        block = read(block_size)
+        block = reader.read(block_size)
         if not block:
             return
         ingest.process(block)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from dataclasses import dataclass
 
 from cowshed.domain.images import ImageStatus
@@ -71,12 +70,14 @@ def _fail_tasks(deps: Deps) -> int:
 
 
 def _clean_staging(deps: Deps) -> int:
-    incoming = deps.settings.staging_dir / ".incoming"
-    if not incoming.is_dir():
-        return 0
-    count = sum(1 for _ in incoming.iterdir())
-    shutil.rmtree(incoming, ignore_errors=True)
-    return count
+    """Remove partial staging writes and staged data no image is waiting for."""
+    removed = deps.staging.cleanup_incomplete()
+    waiting = set(deps.repo.ids_in_status([ImageStatus.UPLOADING]))
+    for key in list(deps.staging.keys()):
+        if key not in waiting:
+            deps.staging.delete(key)
+            removed += 1
+    return removed
 
 
 def _remove_orphans(deps: Deps, store: str) -> int:

@@ -1,0 +1,397 @@
+"""Interoperable import: stage (glance-direct), web-download, copy-image, and their tasks.
+
+An import holds a lock on the image (the ``os_glance_import_task`` property, claimed
+atomically), runs in a worker thread, reports progress in ``os_glance_importing_to_stores`` /
+``os_glance_failed_import``, and on any failure returns the image to ``queued`` (copy-image
+leaves it ``active``) and drops everything it wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cowshed.db.repository import utcnow
+from cowshed.domain.images import Image, ImageStatus, Location
+from cowshed.domain.tasks import Task, TaskStatus
+from cowshed.errors import (
+    Conflict,
+    CowshedError,
+    InvalidRequest,
+    InvalidStatusTransition,
+    NotFound,
+)
+from cowshed.formats.inspect import StreamInspector
+from cowshed.formats.policy import ConversionPolicy, convert_for_store
+from cowshed.formats.qemu_img import QemuImg, default_qemu_img
+from cowshed.services.context import Deps
+from cowshed.services.images import require_formats
+from cowshed.services.import_request import ImportRequest, parse_import_request
+from cowshed.services.ingest import Ingest, IngestResult, drive, drive_sync
+from cowshed.services.webdownload import open_download
+
+log = logging.getLogger(__name__)
+LOCK = "os_glance_import_task"
+IMPORTING_TO = "os_glance_importing_to_stores"
+FAILED = "os_glance_failed_import"
+#: a lock whose task made no progress for this long may be broken (Glance: 60 min).
+STALE_LOCK = timedelta(minutes=60)
+TASK_TTL = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The bytes an import stores: a local file (staged/converted) and its format."""
+
+    path: Path
+    disk_format: str
+    virtual_size: int | None
+
+
+class ImportService:
+    """Stage data, start imports, and report their tasks."""
+
+    def __init__(self, deps: Deps, qemu: QemuImg | None = None) -> None:
+        self.deps = deps
+        self.repo = deps.repo
+        self.settings = deps.settings
+        self._qemu = qemu
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cowshed-import")
+
+    @property
+    def qemu(self) -> QemuImg:
+        if self._qemu is None:
+            self._qemu = default_qemu_img()
+        return self._qemu
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # -- stage ----------------------------------------------------------------------------
+
+    async def stage(self, image_id: str, chunks: AsyncIterator[bytes], size: int | None) -> None:
+        """PUT stage: queued → uploading; the data is inspected while it streams in."""
+        if "glance-direct" not in self.settings.enabled_import_methods:
+            raise NotFound("The glance-direct import method is not enabled")
+        image = self.repo.get_image(image_id)
+        if self.deps.staging.exists(image_id):
+            raise Conflict(f"Image {image_id} already has staged data")
+        if size is not None and size > self.settings.image_size_cap:
+            from cowshed.errors import StorageFull
+
+            raise StorageFull(f"Image size {size} exceeds the maximum of "
+                              f"{self.settings.image_size_cap} bytes")
+        if image.status != ImageStatus.QUEUED:
+            raise InvalidStatusTransition(f"Image {image_id} is {image.status}, not queued")
+        self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
+        writer = self.deps.staging.open_writer(image_id, size)
+        try:
+            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
+                            inspector=_inspector(image))
+            await drive(chunks, ingest)
+            ingest.finish()
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            self._revert_status(image_id, ImageStatus.UPLOADING)
+            raise
+
+    # -- import ---------------------------------------------------------------------------
+
+    def start(self, image_id: str, body: object) -> Task:
+        """Validate an import request, lock the image and run the import in the background."""
+        image = self.repo.get_image(image_id)
+        request = parse_import_request(body, self.settings, self.deps.stores.names())
+        targets = self._targets(image, request)
+        self._precheck(image, request)
+        task = self._new_task(image_id, body)
+        self._lock(image, task)
+        try:
+            self._begin(image, request, targets)
+        except BaseException:
+            self.repo.set_property(image_id, LOCK, None)
+            self._finish_task(task, TaskStatus.FAILURE, "could not start the import")
+            raise
+        self._pool.submit(self._run, task, image_id, request, targets)
+        return task
+
+    def _targets(self, image: Image, request: ImportRequest) -> list[str]:
+        stores = self.deps.stores
+        if request.all_stores:
+            wanted = stores.names()
+        elif request.stores:
+            wanted = list(request.stores)
+        else:
+            wanted = [stores.default_name]
+        if request.method == "copy-image":
+            held = set(image.stores)
+            if not request.all_stores and any(s in held for s in wanted):
+                raise InvalidRequest(f"Image {image.id} already exists in store(s) "
+                                     f"{', '.join(s for s in wanted if s in held)}")
+            wanted = [s for s in wanted if s not in held]
+            if not wanted:
+                raise InvalidRequest(f"Image {image.id} is already in every requested store")
+        return wanted
+
+    def _precheck(self, image: Image, request: ImportRequest) -> None:
+        if request.method == "copy-image":
+            if image.status != ImageStatus.ACTIVE:
+                raise Conflict(f"Image {image.id} must be active to copy it; it is {image.status}")
+            return
+        if image.status == ImageStatus.ACTIVE:
+            raise Conflict(f"Image {image.id} is already active")
+        if not image.disk_format or not image.container_format:
+            raise Conflict("'disk_format' and 'container_format' must be set before import")
+        needed = ImageStatus.UPLOADING if request.method == "glance-direct" else ImageStatus.QUEUED
+        if image.status != needed:
+            raise Conflict(f"Image {image.id} is {image.status}; {request.method} needs {needed}")
+        if request.method == "glance-direct" and not self.deps.staging.exists(image.id):
+            raise Conflict(f"Image {image.id} has no staged data")
+
+    def _new_task(self, image_id: str, body: object) -> Task:
+        now = utcnow()
+        task = Task(
+            id=str(uuid.uuid4()), image_id=image_id, type="api_image_import",
+            status=TaskStatus.PENDING, input=body if isinstance(body, dict) else {},
+            result=None, message="", owner=self.settings.default_owner, created_at=now,
+            updated_at=now, expires_at=None,
+        )
+        self.repo.insert_task(task)
+        return task
+
+    def _lock(self, image: Image, task: Task) -> None:
+        if self.repo.claim_property(image.id, LOCK, task.id):
+            return
+        holder = self.repo.get_image(image.id).properties.get(LOCK)
+        if holder is not None and self._stale(holder):
+            self.repo.set_property(image.id, LOCK, None)
+            if self.repo.claim_property(image.id, LOCK, task.id):
+                return
+        self._finish_task(task, TaskStatus.FAILURE, "image is locked by another import")
+        raise Conflict("Image has an active task: a prior operation is still in progress")
+
+    def _stale(self, task_id: str) -> bool:
+        try:
+            holder = self.repo.get_task(task_id)
+        except NotFound:
+            return True
+        if holder.status in (TaskStatus.SUCCESS, TaskStatus.FAILURE):
+            return True
+        return utcnow() - holder.updated_at > STALE_LOCK
+
+    def _begin(self, image: Image, request: ImportRequest, targets: list[str]) -> None:
+        self.repo.set_property(image.id, IMPORTING_TO, ",".join(targets))
+        if request.method == "glance-direct":
+            self.repo.set_status(image.id, ImageStatus.UPLOADING, ImageStatus.IMPORTING)
+        elif request.method == "web-download":
+            self.repo.set_status(image.id, ImageStatus.QUEUED, ImageStatus.IMPORTING)
+
+    # -- the worker -----------------------------------------------------------------------
+
+    def _run(self, task: Task, image_id: str, request: ImportRequest, targets: list[str]) -> None:
+        task = self._save_task(task, status=TaskStatus.PROCESSING)
+        scratch: list[Path] = []
+        written: list[str] = []
+        try:
+            if request.method == "copy-image":
+                self._copy(task, image_id, targets, request, written)
+            else:
+                source = self._prepare(image_id, request, targets, scratch)
+                self._store_all(task, image_id, source, targets, request, written)
+            self._finish_task(task, TaskStatus.SUCCESS, "", {"image_id": image_id})
+        except Exception as exc:  # the task records every failure; nothing may escape silently
+            message = exc.message if isinstance(exc, CowshedError) else repr(exc)
+            log.warning("import %s of %s failed: %s", task.id, image_id, message)
+            self._fail(task, image_id, request, targets, written, message)
+        finally:
+            for path in scratch:
+                path.unlink(missing_ok=True)
+            with contextlib.suppress(NotFound):
+                self.repo.set_property(image_id, LOCK, None)
+
+    def _prepare(self, image_id: str, request: ImportRequest, targets: list[str],
+                 scratch: list[Path]) -> _Source:
+        image = self.repo.get_image(image_id)
+        require_formats(image)
+        if request.method == "web-download":
+            self._download(image, request.uri)
+        staged = Path(self.settings.staging_dir / image_id)
+        scratch.append(staged)
+        out = self.settings.staging_dir / ".incoming" / f"{image_id}.{secrets.token_hex(6)}.part"
+        scratch.append(out)
+        policy = ConversionPolicy.from_setting(self._conversion_target(targets))
+        assert image.disk_format is not None
+        result = convert_for_store(staged, image.disk_format, out, policy, self.qemu)
+        return _Source(result.path, result.disk_format, result.virtual_size)
+
+    def _conversion_target(self, targets: Iterable[str]) -> str:
+        wanted = {self.deps.stores.spec(name).convert_to for name in targets}
+        # raw can be cloned by every backend, so it wins when stores disagree.
+        if "raw" in wanted:
+            return "raw"
+        return wanted.pop() if len(wanted) == 1 else ""
+
+    def _download(self, image: Image, uri: str) -> None:
+        with open_download(uri, self.settings) as response:
+            if response.size is not None and response.size > self.settings.image_size_cap:
+                from cowshed.errors import StorageFull
+
+                raise StorageFull(f"{uri} is larger than the image size cap")
+            writer = self.deps.staging.open_writer(image.id, response.size)
+            try:
+                ingest = Ingest(writer, expected_size=response.size,
+                                size_cap=self.settings.image_size_cap, inspector=_inspector(image))
+                for chunk in response.chunks:
+                    ingest.process(chunk)
+                ingest.finish()
+                writer.commit()
+            except BaseException:
+                writer.abort()
+                raise
+
+    def _store_all(self, task: Task, image_id: str, source: _Source, targets: list[str],
+                   request: ImportRequest, written: list[str]) -> None:
+        result: IngestResult | None = None
+        failed: list[str] = []
+        for store in targets:
+            try:
+                result = self._write_to_store(image_id, store, source.path)
+                written.append(store)
+            except CowshedError as exc:
+                if request.all_stores_must_succeed:
+                    raise
+                log.warning("import of %s into %s failed: %s", image_id, store, exc.message)
+                failed.append(store)
+            self._progress(image_id, targets, written, failed)
+            self._save_task(task)
+        if result is None:
+            raise InvalidRequest(f"Import of {image_id} failed in every store")
+        self.repo.set_status(
+            image_id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, size=result.size,
+            checksum=result.checksum, os_hash_algo=result.os_hash_algo,
+            os_hash_value=result.os_hash_value, virtual_size=source.virtual_size,
+            disk_format=source.disk_format,
+        )
+
+    def _write_to_store(self, image_id: str, store: str, path: Path) -> IngestResult:
+        backend = self.deps.stores.get(store)
+        size = path.stat().st_size
+        writer = backend.open_writer(image_id, size)
+        try:
+            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
+                            inspector=None)
+            with path.open("rb") as fh:
+                drive_sync(fh, ingest)
+            result = ingest.finish()
+            stored = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        self._add_location(image_id, store, stored.location)
+        return result
+
+    def _add_location(self, image_id: str, store: str, url: str) -> None:
+        try:
+            self.repo.add_location(image_id, Location(store=store, url=url))
+        except Exception:
+            with contextlib.suppress(CowshedError):
+                self.deps.stores.get(store).delete(image_id)
+            raise
+
+    def _copy(self, task: Task, image_id: str, targets: list[str], request: ImportRequest,
+              written: list[str]) -> None:
+        failed: list[str] = []
+        for store in targets:
+            try:
+                self._copy_one(image_id, store)
+                written.append(store)
+            except CowshedError as exc:
+                if request.all_stores_must_succeed:
+                    raise
+                log.warning("copy of %s into %s failed: %s", image_id, store, exc.message)
+                failed.append(store)
+            self._progress(image_id, targets, written, failed)
+            self._save_task(task)
+
+    def _copy_one(self, image_id: str, store: str) -> None:
+        image = self.repo.get_image(image_id)
+        source = self.deps.stores.get(self.deps.stores.by_weight(list(image.stores))[0])
+        backend = self.deps.stores.get(store)
+        writer = backend.open_writer(image_id, image.size)
+        try:
+            ingest = Ingest(writer, expected_size=image.size,
+                            size_cap=self.settings.image_size_cap, inspector=None)
+            for chunk in source.open_read(image_id):
+                ingest.process(chunk)
+            result = ingest.finish()
+            if image.os_hash_value and result.os_hash_value != image.os_hash_value:
+                raise InvalidRequest(f"Copy of {image_id} to {store} does not match its hash")
+            stored = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        self._add_location(image_id, store, stored.location)
+
+    def _progress(self, image_id: str, targets: list[str], done: list[str],
+                  failed: list[str]) -> None:
+        left = [s for s in targets if s not in done and s not in failed]
+        self.repo.set_property(image_id, IMPORTING_TO, ",".join(left))
+        if failed:
+            previous = self.repo.get_image(image_id).properties.get(FAILED, "")
+            merged = [s for s in previous.split(",") if s] + failed
+            self.repo.set_property(image_id, FAILED, ",".join(dict.fromkeys(merged)))
+
+    def _fail(self, task: Task, image_id: str, request: ImportRequest, targets: list[str],
+              written: list[str], message: str) -> None:
+        try:
+            if request.method != "copy-image":
+                for store in written:
+                    with contextlib.suppress(CowshedError):
+                        self.deps.stores.get(store).delete(image_id)
+                        self.repo.remove_location(image_id, store)
+                self._revert_status(image_id, ImageStatus.IMPORTING)
+            pending = [s for s in targets if s not in written]
+            self._progress(image_id, targets, targets, pending)
+        except NotFound:
+            pass  # the image was deleted meanwhile
+        self._finish_task(task, TaskStatus.FAILURE, message)
+
+    def _revert_status(self, image_id: str, current: ImageStatus) -> None:
+        with contextlib.suppress(NotFound, InvalidStatusTransition):
+            self.repo.set_status(image_id, current, ImageStatus.QUEUED)
+        with contextlib.suppress(NotFound):
+            self.deps.staging.delete(image_id)
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def _save_task(self, task: Task, **changes: Any) -> Task:
+        task = replace(task, updated_at=utcnow(), **changes)
+        self.repo.save_task(task)
+        return task
+
+    def _finish_task(self, task: Task, status: TaskStatus, message: str,
+                     result: Mapping[str, Any] | None = None) -> None:
+        self._save_task(task, status=status, message=message,
+                        result=dict(result) if result else None,
+                        expires_at=utcnow() + TASK_TTL)
+
+    def tasks_for_image(self, image_id: str) -> list[Task]:
+        self.repo.get_image(image_id)
+        return self.repo.tasks_for_image(image_id)
+
+    def get_task(self, task_id: str) -> Task:
+        return self.repo.get_task(task_id)
+
+
+def _inspector(image: Image) -> StreamInspector | None:
+    if image.container_format not in (None, "bare"):
+        return None
+    return StreamInspector(image.disk_format)
