@@ -1,3 +1,133 @@
-"""cowshed: the storage half of a VM cloud."""
+"""cowshed: the storage half of a VM cloud, as a library.
 
-__version__ = "0.1.0"
+The public API is what ``__all__`` lists (a test pins it). Names are imported on first use, so
+``import cowshed.errors`` or ``import cowshed.formats`` does not pull in the database layer::
+
+    from cowshed import load_settings, open_services
+
+    services = open_services(load_settings(data_dir="/var/lib/cowshed"))
+    try:
+        image = services.images.create(
+            {"name": "cirros", "disk_format": "qcow2", "container_format": "bare"}
+        )
+        print(services.images.get(image.id).status)  # queued
+    finally:
+        services.close()
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cowshed.backends.base import Backend, Capabilities, ObjectInfo, StoredObject
+    from cowshed.backends.registry import KNOWN_BACKENDS, load_backend
+    from cowshed.config import Settings, StoreSettings, load_settings
+    from cowshed.domain.images import Image, ImageStatus, Visibility
+    from cowshed.errors import (
+        AlreadyExists,
+        BackendUnavailable,
+        ConfigError,
+        Conflict,
+        CowshedError,
+        DataCorrupted,
+        ExternalToolError,
+        Forbidden,
+        FormatMismatch,
+        Gone,
+        InUse,
+        InvalidRequest,
+        InvalidStatusTransition,
+        NotFound,
+        RangeNotSatisfiable,
+        SizeMismatch,
+        StorageFull,
+        UnsafeImage,
+        UnsupportedMediaType,
+        UnsupportedOperation,
+    )
+    from cowshed.services.app import Services, open_services
+
+try:
+    __version__ = version("cowshed")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+    __version__ = "0+unknown"
+
+_ERRORS = (
+    "AlreadyExists", "BackendUnavailable", "ConfigError", "Conflict", "CowshedError",
+    "DataCorrupted", "ExternalToolError", "Forbidden", "FormatMismatch", "Gone", "InUse",
+    "InvalidRequest", "InvalidStatusTransition", "NotFound", "RangeNotSatisfiable",
+    "SizeMismatch", "StorageFull", "UnsafeImage", "UnsupportedMediaType", "UnsupportedOperation",
+)
+
+#: public name → the module that defines it.
+_SOURCES: dict[str, str] = {
+    "Settings": "cowshed.config",
+    "StoreSettings": "cowshed.config",
+    "load_settings": "cowshed.config",
+    "Services": "cowshed.services.app",
+    "open_services": "cowshed.services.app",
+    "Image": "cowshed.domain.images",
+    "ImageStatus": "cowshed.domain.images",
+    "Visibility": "cowshed.domain.images",
+    "Backend": "cowshed.backends.base",
+    "Capabilities": "cowshed.backends.base",
+    "ObjectInfo": "cowshed.backends.base",
+    "StoredObject": "cowshed.backends.base",
+    "KNOWN_BACKENDS": "cowshed.backends.registry",
+    "load_backend": "cowshed.backends.registry",
+    **dict.fromkeys(_ERRORS, "cowshed.errors"),
+}
+
+__all__ = [
+    "KNOWN_BACKENDS",
+    "AlreadyExists",
+    "Backend",
+    "BackendUnavailable",
+    "Capabilities",
+    "ConfigError",
+    "Conflict",
+    "CowshedError",
+    "DataCorrupted",
+    "ExternalToolError",
+    "Forbidden",
+    "FormatMismatch",
+    "Gone",
+    "Image",
+    "ImageStatus",
+    "InUse",
+    "InvalidRequest",
+    "InvalidStatusTransition",
+    "NotFound",
+    "ObjectInfo",
+    "RangeNotSatisfiable",
+    "Services",
+    "Settings",
+    "SizeMismatch",
+    "StorageFull",
+    "StoreSettings",
+    "StoredObject",
+    "UnsafeImage",
+    "UnsupportedMediaType",
+    "UnsupportedOperation",
+    "Visibility",
+    "__version__",
+    "load_backend",
+    "load_settings",
+    "open_services",
+]
+
+
+def __getattr__(name: str) -> object:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cowshed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

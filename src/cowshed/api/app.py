@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cowshed.api import data, discovery, images, imports
 from cowshed.api.errors import error_response, handle_cowshed_error, handle_unexpected
@@ -22,33 +23,61 @@ log = logging.getLogger(__name__)
 _IMG = "/v2/images/{image_id}"
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _table() -> list[tuple[str, str, Endpoint]]:
+    """(method, path, handler) for every operation of the Image API v2."""
+    return [
+        ("GET", "/", discovery.root),
+        ("GET", "/versions", discovery.versions),
+        ("GET", "/v2/schemas/{name}", discovery.schema),
+        ("POST", "/v2/images", images.create_image),
+        ("GET", "/v2/images", images.list_images),
+        ("GET", _IMG, images.show_image),
+        ("PATCH", _IMG, images.update_image),
+        ("DELETE", _IMG, images.delete_image),
+        ("PUT", _IMG + "/file", data.upload),
+        ("GET", _IMG + "/file", data.download),
+        ("PUT", _IMG + "/stage", imports.stage),
+        ("POST", _IMG + "/import", imports.import_image),
+        ("GET", _IMG + "/tasks", imports.image_tasks),
+        ("POST", _IMG + "/actions/deactivate", images.deactivate),
+        ("POST", _IMG + "/actions/reactivate", images.reactivate),
+        ("PUT", _IMG + "/tags/{tag}", images.add_tag),
+        ("DELETE", _IMG + "/tags/{tag}", images.remove_tag),
+        ("GET", _IMG + "/members", images.list_members),
+        ("DELETE", "/v2/stores/{store}/{image_id}", images.delete_from_store),
+        ("GET", "/v2/info/import", discovery.info_import),
+        ("GET", "/v2/info/stores", discovery.info_stores),
+        ("GET", "/v2/info/stores/detail", discovery.info_stores_detail),
+        ("GET", "/v2/tasks/{task_id}", imports.show_task),
+    ]
+
+
+class _PathEndpoint:
+    """Every method of one path, so a wrong method gets a 405 whose Allow lists all of them
+    (Glance's ``RejectMethodController``), not only the methods of the first matching route."""
+
+    def __init__(self, handlers: dict[str, Endpoint]) -> None:
+        self.apps: dict[str, ASGIApp] = {m: request_response(h) for m, h in handlers.items()}
+        self.allow = ", ".join(handlers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = "GET" if scope["method"] == "HEAD" else scope["method"]
+        app = self.apps.get(method)
+        if app is None:
+            raise HTTPException(405, headers={"Allow": self.allow})
+        await app(scope, receive, send)
+
+
 def routes() -> list[BaseRoute]:
     """Every path of the Image API v2; a wrong method on a known path answers 405."""
-    return [
-        Route("/", discovery.root, methods=["GET"]),
-        Route("/versions", discovery.versions, methods=["GET"]),
-        Route("/v2/schemas/{name}", discovery.schema, methods=["GET"]),
-        Route("/v2/images", images.create_image, methods=["POST"]),
-        Route("/v2/images", images.list_images, methods=["GET"]),
-        Route(_IMG, images.show_image, methods=["GET"]),
-        Route(_IMG, images.update_image, methods=["PATCH"]),
-        Route(_IMG, images.delete_image, methods=["DELETE"]),
-        Route(_IMG + "/file", data.upload, methods=["PUT"]),
-        Route(_IMG + "/file", data.download, methods=["GET"]),
-        Route(_IMG + "/stage", imports.stage, methods=["PUT"]),
-        Route(_IMG + "/import", imports.import_image, methods=["POST"]),
-        Route(_IMG + "/tasks", imports.image_tasks, methods=["GET"]),
-        Route(_IMG + "/actions/deactivate", images.deactivate, methods=["POST"]),
-        Route(_IMG + "/actions/reactivate", images.reactivate, methods=["POST"]),
-        Route(_IMG + "/tags/{tag}", images.add_tag, methods=["PUT"]),
-        Route(_IMG + "/tags/{tag}", images.remove_tag, methods=["DELETE"]),
-        Route(_IMG + "/members", images.list_members, methods=["GET"]),
-        Route("/v2/stores/{store}/{image_id}", images.delete_from_store, methods=["DELETE"]),
-        Route("/v2/info/import", discovery.info_import, methods=["GET"]),
-        Route("/v2/info/stores", discovery.info_stores, methods=["GET"]),
-        Route("/v2/info/stores/detail", discovery.info_stores_detail, methods=["GET"]),
-        Route("/v2/tasks/{task_id}", imports.show_task, methods=["GET"]),
-    ]
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for method, path, handler in _table():
+        by_path.setdefault(path, {})[method] = handler
+    return [Route(path, _PathEndpoint(handlers))
+            for path, handlers in by_path.items()]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -50,9 +50,16 @@ def decode_json(body: bytes) -> Any:
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(body) > MAX_JSON_DEPTH:
         raise InvalidRequest(f"JSON nesting deeper than {MAX_JSON_DEPTH} levels is not accepted.")
     try:
-        return json.loads(body)
+        # strict UTF-8: json.loads(bytes) would let encoded surrogates through ("surrogatepass")
+        value = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"Malformed JSON in request body: {exc}") from None
+    try:
+        # a "\ud800" escape decodes to a lone surrogate, which no database can store
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest("Malformed JSON in request body: lone surrogate escape") from None
+    return value
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -21,7 +21,9 @@ async def stage(request: Request) -> Response:
 async def import_image(request: Request) -> Response:
     body = await read_json(request)
     svc = services(request)
-    await call(svc.imports.start, request.path_params["image_id"], body)
+    # the legacy way to pick one store (openstacksdk ``store=``, ``glance --store``)
+    store = request.headers.get("x-image-meta-store")
+    await call(svc.imports.start, request.path_params["image_id"], body, store)
     return Response(status_code=202)
 
 

@@ -13,6 +13,8 @@ from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, ImageStatus
 from cowshed.errors import InvalidRequest
 
 _TIME_OPS = ("gt", "gte", "lt", "lte", "neq", "eq")
+#: size columns are SQL BIGINT: a larger filter value cannot even be bound (OverflowError).
+_MAX_BIGINT = 1 << 63
 _IN_COLUMNS = frozenset({"id", "name", "status", "container_format", "disk_format", "owner"})
 _STRING_FILTERS = ("name", "owner", "checksum", "os_hash_value", "id", "container_format",
                    "disk_format", "status")
@@ -130,8 +132,8 @@ def _size_filters(params: QueryParams) -> list[Filter]:
             value = int(raw)
         except ValueError:
             raise InvalidRequest(f"Invalid value '{raw}' for '{name}': must be an integer") from None
-        if value < 0:
-            raise InvalidRequest(f"'{name}' must be non-negative")
+        if not 0 <= value < _MAX_BIGINT:
+            raise InvalidRequest(f"'{name}' must be between 0 and {_MAX_BIGINT - 1}")
         out.append(Filter("size", op, value))
     return out
 
@@ -153,7 +155,10 @@ def _parse_time(column: str, stamp: str) -> datetime:
     except ValueError:
         raise InvalidRequest(f"Invalid time format for '{column}': {stamp}") from None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise InvalidRequest(f"Time out of range for '{column}': {stamp}") from None
     return value
 
 

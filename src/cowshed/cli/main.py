@@ -7,28 +7,23 @@ from pathlib import Path
 
 import click
 
-from cowshed.config import load_settings
-from cowshed.errors import CowshedError
+from cowshed.cli.common import CowshedGroup, deployment_options, settings_for
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CowshedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cowshed")
 def main() -> None:
     """cowshed: the storage half of a VM cloud (Glance-compatible image service)."""
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the database, images and staging area live (default ./cowshed-data "
-                   "or $COWSHED_DATA_DIR).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="TOML settings file (default $COWSHED_CONFIG or "
-                                 "DATA_DIR/cowshed.toml).")
+@deployment_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=9292, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (Glance's is 9292).")
 @click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Least severe log messages to print.")
 def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
           log_level: str) -> None:
     """Run the Image API v2 server."""
@@ -36,12 +31,9 @@ def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
 
     from cowshed.api.app import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = load_settings(data_dir=data_dir, config_file=config_file)
-    except CowshedError as exc:
-        raise click.ClickException(exc.message) from exc
-    app = create_app(settings)
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings_for(data_dir, config_file))
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_keep_alive=75, h11_max_incomplete_event_size=64 * 1024)
 

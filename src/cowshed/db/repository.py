@@ -131,6 +131,15 @@ class Repository:
             return False
         return True
 
+    def release_property(self, image_id: str, name: str, value: str) -> bool:
+        """Atomically remove ``name`` only if it still is ``value`` (releasing or breaking an
+        import lock must not drop a lock someone else took meanwhile); True if removed."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(image_properties.delete().where(
+                image_properties.c.image_id == image_id, image_properties.c.name == name,
+                image_properties.c.value == value)).rowcount
+        return bool(gone)
+
     def _raise_missing_or_moved(
         self, conn: sa.Connection, image_id: str, expect: ImageStatus | None
     ) -> None:
@@ -147,9 +156,20 @@ class Repository:
                 raise NotFound(f"No image found with ID {image_id}")
 
     def add_location(self, image_id: str, location: Location) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(image_locations.insert().values(
-                image_id=image_id, store=location.store, url=location.url, created_at=utcnow()))
+        """Record a copy; NotFound if the image row is gone, AlreadyExists for a second copy
+        in the same store."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(image_locations.insert().values(
+                    image_id=image_id, store=location.store, url=location.url,
+                    created_at=utcnow()))
+        except sa.exc.IntegrityError as exc:
+            with self.engine.connect() as conn:
+                found = conn.execute(sa.select(images.c.id).where(images.c.id == image_id))
+                if found.first() is None:
+                    raise NotFound(f"No image found with ID {image_id}") from exc
+            raise AlreadyExists(
+                f"Image {image_id} already has a location in store {location.store}") from exc
 
     def remove_location(self, image_id: str, store: str) -> None:
         with self.engine.begin() as conn:
@@ -263,6 +283,11 @@ class Repository:
         row = _task_row(task)
         with self.engine.begin() as conn:
             conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
+
+    def touch_task(self, task_id: str) -> None:
+        """Move only ``updated_at`` to now: a running task's heartbeat."""
+        with self.engine.begin() as conn:
+            conn.execute(tasks.update().where(tasks.c.id == task_id).values(updated_at=utcnow()))
 
     def get_task(self, task_id: str) -> Task:
         with self.engine.connect() as conn:

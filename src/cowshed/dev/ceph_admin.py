@@ -7,6 +7,7 @@ states are read from the OSDs (``pg <id> query``) instead of the mgr's PG map.
 from __future__ import annotations
 
 import errno
+import importlib
 import json
 import time
 from collections.abc import Mapping
@@ -14,39 +15,23 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from cowshed.backends.rbd._cluster import read_fsid
 from cowshed.errors import BackendUnavailable, ExternalToolError
 
 #: errors a forming cluster answers with that succeed when asked again.
 _RETRY_ERRNOS = frozenset({errno.EAGAIN, errno.ETIMEDOUT, errno.EBUSY, errno.EINTR})
-ZERO_FSID = "00000000-0000-0000-0000-000000000000"
 
 
 def import_rados() -> ModuleType:
     """The librados binding, or BackendUnavailable with the install hint."""
     try:
-        import rados
+        rados = importlib.import_module("rados")
     except ImportError as exc:
         raise BackendUnavailable(
             "the Ceph Python bindings are missing: apt-get install python3-rados python3-rbd, "
             "then python -m cowshed.dev.ceph_bindings"
         ) from exc
     return rados
-
-
-def wait_real_fsid(client: Any, timeout: float) -> str:
-    """``client.get_fsid()`` once it is not all zeros.
-
-    Ceph 16 race: right after ``connect()`` librados may not have the monmap yet and reports
-    the zero fsid; publishing that would make every ``rbd://`` location wrong.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        fsid = str(client.get_fsid())
-        if fsid and fsid != ZERO_FSID:
-            return fsid
-        if time.monotonic() > deadline:
-            raise BackendUnavailable("Ceph reported no cluster fsid (all zeros) in time")
-        time.sleep(0.02)
 
 
 class CephAdmin:
@@ -60,7 +45,7 @@ class CephAdmin:
         except rados.Error as exc:
             self._client.shutdown()
             raise ExternalToolError(f"cannot connect to the Ceph monitor: {exc}") from exc
-        self.fsid = wait_real_fsid(self._client, connect_timeout)
+        self.fsid = read_fsid(self._client, connect_timeout)
 
     def close(self) -> None:
         self._client.shutdown()
@@ -132,8 +117,7 @@ class CephAdmin:
             "osd pool create",
             {"pool": name, "pg_num": pg_num, "pgp_num": pg_num, "pool_type": "replicated"},
         )
-        import rbd
-
+        rbd = importlib.import_module("rbd")
         ioctx = self._client.open_ioctx(name)
         try:
             # pool_init enables the ``rbd`` application and writes the pool's RBD metadata;

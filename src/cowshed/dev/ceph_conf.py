@@ -92,6 +92,8 @@ def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
     * ``mon data avail`` thresholds low: the mon shuts down at ``crit`` free space, and a busy
       shared disk is not a reason for a dev cluster to die.
     * ``ms bind msgr2`` off: one v1 address is all a loopback cluster needs.
+    * ``osd client watch timeout`` 10 s (default 30): a crashed client's open images count as
+      in use until its watch expires; tests of crash clean-up should not wait 30 s.
     """
     root = paths.root
     lines = [
@@ -125,6 +127,7 @@ def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
         "paxos propose interval = 0.05",
         "osd crush update on start = false",
         "osd class update on start = false",
+        "osd client watch timeout = 10",
         "osd objectstore = memstore",
         f"memstore device bytes = {settings.memstore_bytes}",
         "",

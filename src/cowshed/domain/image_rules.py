@@ -103,7 +103,8 @@ def _extra_property(name: str, value: object) -> object:
 def validate_id(value: object) -> str:
     if not isinstance(value, str) or not UUID_RE.match(value):
         raise InvalidRequest(f"Invalid image id {value!r}: it must be a UUID")
-    return value.lower()
+    # kept as given, like Glance: the id a client chose is the id it fetches again.
+    return value
 
 
 _VALIDATORS: Mapping[str, Callable[[str, object], object]] = {

@@ -10,9 +10,10 @@ parsing is oslo.utils' ``format_inspector``; this module drives its per-format i
   need, :meth:`StreamInspector.feed` only counts bytes (and keeps the few tail bytes a
   streamOptimized VMDK footer check needs).
 * **Determinism.** Inspectors are fed in fixed pieces aligned to absolute stream offsets
-  (:data:`PIECE`), whatever block sizes the caller uses. oslo's VHDX inspector finds the
-  virtual-size item only in the chunk *after* the one that completed its metadata table, so with
-  large chunks it silently misses it; 64 KiB pieces match qemu's VHDX layout.
+  (:data:`PIECE`, :data:`BIG_PIECE`), whatever block sizes the caller uses, so a result never
+  depends on how the network cut the stream. It also matters for correctness: oslo's VHDX
+  inspector looks for its metadata region only in the chunk *after* the one that completed the
+  region table, so fed whole 8 MiB blocks it silently loses the virtual size.
 
 Policy (Glance's, tightened):
 
@@ -49,8 +50,12 @@ from cowshed.formats.types import (
     parse_disk_format,
 )
 
-#: Inspectors get the stream in pieces of this size, aligned to absolute offsets.
+#: Inspectors get the stream in pieces of this size, aligned to absolute offsets…
 PIECE = 64 * 1024
+#: …and, past the first :data:`_FINE_ZONE` bytes (where every known format keeps its headers),
+#: in pieces of this size, so an inspector waiting for a far-away region stays cheap.
+BIG_PIECE = 1024 * 1024
+_FINE_ZONE = 16 * 1024 * 1024
 #: Read size of :func:`inspect_file` while inspectors still want data.
 _FILE_BLOCK = 1024 * 1024
 #: Safety checks each oslo inspector runs (names reported in InspectionResult.safety_checks).
@@ -108,7 +113,7 @@ class _Probe:
         self.inspector = inspector
         self.error: Exception | None = None
 
-    def eat(self, piece: bytes) -> None:
+    def eat(self, piece: bytes | memoryview) -> None:
         try:
             self.inspector.eat_chunk(piece)
         # oslo inspectors raise assorted errors (ImageFormatError, struct.error…) on data that
@@ -141,6 +146,13 @@ class _Probe:
             self.error = exc
             return False
 
+    def magic_matched(self) -> bool:
+        """Whether the format's signature was seen, even if parsing failed after it."""
+        try:
+            return bool(self.inspector.format_match)
+        except Exception:  # not even the signature region is usable
+            return False
+
     def virtual_size(self) -> int:
         try:
             return int(self.inspector.virtual_size)
@@ -151,7 +163,8 @@ class _Probe:
 class StreamInspector:
     """Detects the format of a byte stream and checks that it is safe, as it streams by.
 
-    Feed the stream in order with :meth:`feed`, then call :meth:`finish` exactly once.
+    Feed the stream in order with :meth:`feed`, then call :meth:`finish` (later calls return
+    the same result or raise the same error).
     ``declared_format`` is the client's ``disk_format`` (``None``: accept whatever safe format is
     found). Raises InvalidRequest at construction for an unknown or undeclarable format.
     """
@@ -164,9 +177,13 @@ class StreamInspector:
         self._probes = [
             _Probe(name, cls()) for name, cls in _fi.ALL_FORMATS.items() if name != "raw"
         ]
-        self._hungry = list(self._probes)  # probes in state NEEDS_DATA
+        # Probes still fed (NEEDS_DATA or NEEDS_TAIL), while any of them NEEDS_DATA; after that,
+        # the NEEDS_TAIL ones wait for the tail at finish().
+        self._active = list(self._probes)
+        self._hungry = True
         self._tail_wanted = 0
         self._pending = bytearray()
+        self._fed = 0  # bytes handed to inspectors
         self._tail = b""
         self._total = 0
         self._result: InspectionResult | None = None
@@ -180,7 +197,7 @@ class StreamInspector:
     @property
     def needs_data(self) -> bool:
         """True while some inspector still wants bytes beyond those counted and the tail."""
-        return bool(self._hungry)
+        return self._hungry
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add the next block of the stream. Never raises for bad content (finish() does).
@@ -211,24 +228,35 @@ class StreamInspector:
         return self._result
 
     def _feed_probes(self, view: memoryview) -> int:
-        """Feed aligned pieces while some probe is hungry; return how many bytes went in."""
+        """Feed aligned pieces while some probe is hungry; return how many bytes went in.
+
+        Whole pieces inside ``view`` are handed over as zero-copy slices (inspectors copy the
+        few bytes they keep); only pieces split across feed() calls are assembled.
+        """
         used = 0
         while used < len(view) and self._hungry:
-            take = min(PIECE - len(self._pending), len(view) - used)
+            size = _piece_size(self._fed)
+            if not self._pending and len(view) - used >= size:
+                self._eat(view[used : used + size])
+                used += size
+                continue
+            take = min(size - len(self._pending), len(view) - used)
             self._pending += view[used : used + take]
             used += take
-            if len(self._pending) == PIECE:
+            if len(self._pending) == size:
                 self._eat(bytes(self._pending))
                 self._pending.clear()
         return used
 
-    def _eat(self, piece: bytes) -> None:
-        for probe in self._hungry:
+    def _eat(self, piece: bytes | memoryview) -> None:
+        self._fed += len(piece)
+        for probe in self._active:
             probe.eat(piece)
-        self._hungry = [p for p in self._hungry if p.state() is _State.NEEDS_DATA]
+        states = [(p, p.state()) for p in self._active]
+        self._active = [p for p, st in states if st in (_State.NEEDS_DATA, _State.NEEDS_TAIL)]
+        self._hungry = any(st is _State.NEEDS_DATA for _, st in states)
         if not self._hungry:
-            tails = [p.tail_length() for p in self._probes if p.state() is _State.NEEDS_TAIL]
-            self._tail_wanted = max(tails, default=0)
+            self._tail_wanted = max((p.tail_length() for p in self._active), default=0)
 
     def _keep_tail(self, view: memoryview) -> None:
         keep = self._tail_wanted
@@ -268,10 +296,12 @@ class _Verdict:
         self.passed: list[str] = []
 
     def decide(self) -> InspectionResult:
-        self._check_declared_parses()
         probe = self._single_match()
         detected = DiskFormat(probe.name) if probe else DiskFormat.RAW
-        if probe is not None:
+        if probe is None:
+            # Nothing recognisable: if the declared format's parser choked, say why.
+            self._check_declared_parses()
+        else:
             self._run_safety_checks(probe, detected)
         effective = self._check_agreement(detected, probe)
         return InspectionResult(
@@ -282,7 +312,7 @@ class _Verdict:
 
     def _check_declared_parses(self) -> None:
         probe = self.probes.get(str(self.declared)) if self.declared else None
-        if probe is not None and probe.error is not None:
+        if probe is not None and probe.error is not None and probe.magic_matched():
             raise FormatMismatch(
                 f"image refused (check {probe.name}.structure): data declared {probe.name} "
                 f"has an invalid {probe.name} structure: {probe.error}"
@@ -345,6 +375,10 @@ class _Verdict:
             return max(self.total - payload, 0)
         size = probe.virtual_size() if probe is not None else 0
         return size or None
+
+
+def _piece_size(offset: int) -> int:
+    return PIECE if offset < _FINE_ZONE else BIG_PIECE
 
 
 def _declarable(declared: str | None) -> DiskFormat | None:

@@ -64,8 +64,8 @@ class QemuImgLimits:
     ``light`` covers operations that parse metadata only (info, check, measure, create, resize,
     snapshots): Nova's 30 s CPU / 2 GiB address space. ``bulk`` covers operations that move
     data (convert, commit, rebase, compare): their CPU time grows with the image, so it is not
-    capped by default; the address space is larger because ``convert -W -m 16`` reserves thread
-    stacks (it aborts under 1 GiB on qemu 7.2).
+    capped by default; the address space is larger because ``convert -W`` reserves thread
+    stacks (it aborts at 512 MiB on qemu 7.2; 8 GiB leaves room for larger images).
     """
 
     light: ResourceLimits = ResourceLimits(cpu_seconds=30, address_space=2 * GiB, timeout=120.0)
@@ -108,7 +108,7 @@ class ImageInfo:
     dirty: bool
     compat: str | None
     snapshots: tuple[SnapshotInfo, ...] = ()
-    format_specific: Mapping[str, Any] = field(default_factory=dict)
+    format_specific: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -216,13 +216,14 @@ class QemuImg:
         """Write ``src`` as a new ``dst_fmt`` image at ``dst`` (replacing any file there).
 
         ``sparse`` leaves zero runs (4 KiB granularity) unallocated; ``compress`` needs a
-        qcow2 or vmdk target. Out-of-order writes (``-W``) with 16 coroutines are the fastest
-        measured setting; data is not synced: callers fsync what they keep.
+        qcow2 or vmdk target. Out-of-order writes (``-W``) measured fastest (bench/convert.py);
+        O_DIRECT (``-t none``) was slower end to end and fails on tmpfs, more coroutines
+        (``-m 16``) did not help. Data is not synced: callers fsync what they keep.
         """
         out_driver = _driver(dst_fmt)
         if compress and out_driver not in _COMPRESSIBLE:
             raise InvalidRequest(f"cannot compress a {out_driver} image")
-        argv = ["convert", "-f", _driver(src_fmt), "-O", out_driver, "-W", "-m", "16",
+        argv = ["convert", "-f", _driver(src_fmt), "-O", out_driver, "-W",
                 "-S", "4k" if sparse else "0"]
         if compress:
             argv.append("-c")

@@ -8,6 +8,7 @@ from cowshed.backends.file import FileBackend, FileConfig
 from cowshed.config import Settings
 from cowshed.db.engine import create_engine
 from cowshed.db.repository import Repository
+from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.context import Deps
 from cowshed.services.data import DataService
 from cowshed.services.images import ImageService
@@ -38,8 +39,12 @@ class Services:
         self.deps.repo.engine.dispose()
 
 
-def open_services(settings: Settings) -> Services:
-    """Create the data dir, migrate the database and load the stores."""
+def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Services:
+    """Create the data dir, migrate the database and load the stores.
+
+    ``qemu`` is the qemu-img runner imports use (default: limits only, no audit callback);
+    tests pass one with an audit callback to prove what ran.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.staging_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database)
@@ -49,5 +54,5 @@ def open_services(settings: Settings) -> Services:
     )
     deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging)
     return Services(
-        deps=deps, images=ImageService(deps), data=DataService(deps), imports=ImportService(deps)
+        deps=deps, images=ImageService(deps), data=DataService(deps), imports=ImportService(deps, qemu)
     )

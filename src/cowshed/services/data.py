@@ -18,10 +18,10 @@ from cowshed.errors import (
     NotFound,
     StorageFull,
 )
-from cowshed.formats.inspect import StreamInspector
 from cowshed.services.context import Deps
 from cowshed.services.images import require_formats
 from cowshed.services.ingest import Ingest, IngestResult, drive
+from cowshed.services.inspection import inspector_for
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,6 @@ class DataService:
         self.deps = deps
         self.repo = deps.repo
         self.settings = deps.settings
-
-    def _inspector_for(self, image: Image) -> StreamInspector | None:
-        # Glance inspects bare containers only: other containers wrap the disk in an archive.
-        if image.container_format not in (None, "bare"):
-            return None
-        return StreamInspector(image.disk_format)
 
     def _check_size(self, size: int | None) -> None:
         if size is not None and size > self.settings.image_size_cap:
@@ -92,7 +86,7 @@ class DataService:
         try:
             ingest = Ingest(
                 writer, expected_size=size, size_cap=self.settings.image_size_cap,
-                inspector=self._inspector_for(image),
+                inspector=inspector_for(image, self.settings),
             )
             await drive(chunks, ingest)
             result = ingest.finish()
@@ -115,13 +109,19 @@ class DataService:
                 checksum=result.checksum, os_hash_algo=result.os_hash_algo,
                 os_hash_value=result.os_hash_value, virtual_size=virtual,
             )
-        except (NotFound, InvalidStatusTransition, CowshedError) as exc:
+        except CowshedError as exc:
             self._drop(backend, image.id)
-            if isinstance(exc, NotFound):
+            if isinstance(exc, NotFound) or self._being_deleted(image.id):
                 raise Gone(f"Image {image.id} was deleted during the upload") from exc
             self.repo.remove_location(image.id, backend.name)
             raise
         return self.repo.get_image(image.id)
+
+    def _being_deleted(self, image_id: str) -> bool:
+        try:
+            return self.repo.get_image(image_id).status == ImageStatus.DELETED
+        except NotFound:
+            return True
 
     @staticmethod
     def _drop(backend: Backend, key: str) -> None:
@@ -137,14 +137,15 @@ class DataService:
 
     def plan_download(
         self, image_id: str, byte_range: tuple[int, int | None] | None, prefer: list[str],
-        suffix: int | None = None,
+        suffix: int | None = None, *, is_admin: bool = False,
     ) -> DownloadPlan | None:
         """Where to read ``image_id`` from, or None when it has no data (204).
 
-        ``byte_range`` is (first, last-or-None); ``suffix`` means the last N bytes.
+        ``byte_range`` is (first, last-or-None); ``suffix`` means the last N bytes. A
+        deactivated image's data is refused (Forbidden) unless ``is_admin`` (Glance's rule).
         """
         image = self.repo.get_image(image_id)
-        if image.status == ImageStatus.DEACTIVATED:
+        if image.status == ImageStatus.DEACTIVATED and not is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         if not image.locations:
             return None

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cowshed.db.repository import ImageQuery, utcnow
+from cowshed.db.repository import Filter, ImageQuery, utcnow
 from cowshed.domain.image_rules import check_writable, validate_id, validate_tag, validate_value
 from cowshed.domain.images import (
     SETTABLE,
@@ -22,6 +22,7 @@ from cowshed.errors import (
     Forbidden,
     InUse,
     InvalidRequest,
+    InvalidStatusTransition,
     NotFound,
     StorageFull,
 )
@@ -77,14 +78,18 @@ class ImageService:
         return image
 
     def get(self, image_id: str) -> Image:
-        return self.repo.get_image(image_id)
+        image = self.repo.get_image(image_id)
+        if image.status == ImageStatus.DELETED:  # being deleted: gone for clients already
+            raise NotFound(f"No image found with ID {image_id}")
+        return image
 
     def list_images(self, query: ImageQuery) -> list[Image]:
-        return self.repo.list_images(query)
+        hide_deleted = Filter("status", "neq", str(ImageStatus.DELETED))
+        return self.repo.list_images(replace(query, filters=(*query.filters, hide_deleted)))
 
     def update(self, image_id: str, ops: list[PatchOp]) -> Image:
         """Apply every op in order and save once; nothing is saved if one op fails."""
-        image = self.repo.get_image(image_id)
+        image = self.get(image_id)
         before = image.status
         for op in ops:
             image = self._apply(image, op)
@@ -97,6 +102,9 @@ class ImageService:
         if name == "locations":
             raise Forbidden("It's not allowed to update locations if locations are invisible.")
         check_writable(name)
+        if op.op == "add" and op.legacy and (name in SETTABLE or name in image.properties):
+            # Glance's _do_add with the v2.0 media type: a base attribute always "exists".
+            raise Conflict(f"Property {name} already present.")
         if name in SETTABLE:
             return self._apply_base(image, op)
         props = dict(image.properties)
@@ -106,8 +114,6 @@ class ImageService:
             del props[name]
         elif op.op == "replace" and name not in props:
             raise Conflict(f"Property {name} does not exist.")
-        elif op.op == "add" and op.legacy and name in props:
-            raise Conflict(f"Property {name} already present.")
         else:
             props[name] = str(validate_value(name, op.value))
         return replace(image, properties=props)
@@ -134,17 +140,17 @@ class ImageService:
 
     def add_tag(self, image_id: str, tag: str) -> None:
         validate_tag(tag)
-        image = self.repo.get_image(image_id)
+        image = self.get(image_id)
         if tag not in image.tags and len(image.tags) >= self.settings.image_tag_quota:
             raise StorageFull(f"Maximum number of tags ({self.settings.image_tag_quota}) exceeded")
         self.repo.add_tag(image_id, tag)
 
     def remove_tag(self, image_id: str, tag: str) -> None:
-        self.repo.get_image(image_id)
+        self.get(image_id)
         self.repo.remove_tag(image_id, tag)
 
     def deactivate(self, image_id: str) -> None:
-        image = self.repo.get_image(image_id)
+        image = self.get(image_id)
         if image.status == ImageStatus.DEACTIVATED:
             return
         if image.status != ImageStatus.ACTIVE:
@@ -152,7 +158,7 @@ class ImageService:
         self.repo.set_status(image_id, ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
 
     def reactivate(self, image_id: str) -> None:
-        image = self.repo.get_image(image_id)
+        image = self.get(image_id)
         if image.status == ImageStatus.ACTIVE:
             return
         if image.status != ImageStatus.DEACTIVATED:
@@ -160,12 +166,27 @@ class ImageService:
         self.repo.set_status(image_id, ImageStatus.DEACTIVATED, ImageStatus.ACTIVE)
 
     def delete(self, image_id: str) -> None:
-        """Delete the record and the data in every store; InUse (409) keeps both."""
-        image = self.repo.get_image(image_id)
+        """Delete the record and the data in every store; InUse (409) keeps both.
+
+        The row is marked ``deleted`` (compare-and-set) before any data goes, and removed
+        last: a crash in between leaves a marked row that start-up recovery finishes
+        (:meth:`finish_delete`), never a live record whose data is gone.
+        """
+        image = self.get(image_id)
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         check_transition(image.status, ImageStatus.DELETED)
-        for location in image.locations:
+        self.repo.set_status(image_id, image.status, ImageStatus.DELETED)
+        try:
+            self.finish_delete(image_id)
+        except InUse:
+            with contextlib.suppress(NotFound, InvalidStatusTransition):
+                self.repo.set_status(image_id, ImageStatus.DELETED, image.status)
+            raise
+
+    def finish_delete(self, image_id: str) -> None:
+        """Remove the data of a row marked ``deleted`` from every store, then the row."""
+        for location in self.repo.get_image(image_id).locations:
             self._delete_data(image_id, location.store)
         self._discard_staging(image_id)
         with contextlib.suppress(NotFound):
@@ -173,7 +194,7 @@ class ImageService:
 
     def delete_from_store(self, image_id: str, store: str) -> None:
         """``DELETE /v2/stores/{store}/{image}``: drop one copy, never the last."""
-        image = self.repo.get_image(image_id)
+        image = self.get(image_id)
         if store not in self.deps.stores.names():
             raise Conflict(f"Unknown store {store}")
         if image.status != ImageStatus.ACTIVE:

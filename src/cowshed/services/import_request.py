@@ -20,7 +20,9 @@ class ImportRequest:
     all_stores_must_succeed: bool
 
 
-def parse_import_request(body: object, settings: Settings, stores: list[str]) -> ImportRequest:
+def parse_import_request(body: object, settings: Settings, stores: list[str],
+                         header_store: str | None = None) -> ImportRequest:
+    """Check an import body; ``header_store`` (X-Image-Meta-Store) stands for ``stores``."""
     if not isinstance(body, dict):
         raise InvalidRequest("Import request body must be a JSON object")
     method = body.get("method")
@@ -36,6 +38,11 @@ def parse_import_request(body: object, settings: Settings, stores: list[str]) ->
         check_uri(uri, settings)
     requested = body.get("stores")
     all_stores = body.get("all_stores", False)
+    if header_store is not None:
+        if requested is not None or all_stores:
+            raise InvalidRequest("The X-Image-Meta-Store header cannot be combined with "
+                                 "stores or all_stores")
+        requested = [header_store]
     must = body.get("all_stores_must_succeed", True)
     if not isinstance(all_stores, bool) or not isinstance(must, bool):
         raise InvalidRequest("all_stores and all_stores_must_succeed must be booleans")
@@ -51,5 +58,5 @@ def parse_import_request(body: object, settings: Settings, stores: list[str]) ->
     for store in requested or []:
         if store not in stores:
             raise InvalidRequest(f"Unknown store {store}")
-    return ImportRequest(name, uri if isinstance(uri, str) else "", tuple(requested or ()),
-                         all_stores, must)
+    return ImportRequest(name, uri if isinstance(uri, str) else "",
+                         tuple(dict.fromkeys(requested or ())), all_stores, must)

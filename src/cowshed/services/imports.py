@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -29,13 +30,13 @@ from cowshed.errors import (
     InvalidStatusTransition,
     NotFound,
 )
-from cowshed.formats.inspect import StreamInspector
-from cowshed.formats.policy import ConversionPolicy, convert_for_store
+from cowshed.formats.policy import ConversionPolicy, convert_for_store, inspection_required
 from cowshed.formats.qemu_img import QemuImg, default_qemu_img
 from cowshed.services.context import Deps
 from cowshed.services.images import require_formats
 from cowshed.services.import_request import ImportRequest, parse_import_request
 from cowshed.services.ingest import Ingest, IngestResult, drive, drive_sync
+from cowshed.services.inspection import inspector_config, inspector_for
 from cowshed.services.webdownload import open_download
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED = "os_glance_failed_import"
 #: a lock whose task made no progress for this long may be broken (Glance: 60 min).
 STALE_LOCK = timedelta(minutes=60)
+#: how often a running task refreshes its ``updated_at``.
+HEARTBEAT = timedelta(minutes=1)
 TASK_TTL = timedelta(hours=48)
 
 
@@ -95,7 +98,7 @@ class ImportService:
         writer = self.deps.staging.open_writer(image_id, size)
         try:
             ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
-                            inspector=_inspector(image))
+                            inspector=inspector_for(image, self.settings))
             await drive(chunks, ingest)
             ingest.finish()
             writer.commit()
@@ -106,10 +109,14 @@ class ImportService:
 
     # -- import ---------------------------------------------------------------------------
 
-    def start(self, image_id: str, body: object) -> Task:
-        """Validate an import request, lock the image and run the import in the background."""
+    def start(self, image_id: str, body: object, header_store: str | None = None) -> Task:
+        """Validate an import request, lock the image and run the import in the background.
+
+        ``header_store`` is the X-Image-Meta-Store header, the legacy form of ``stores``.
+        """
         image = self.repo.get_image(image_id)
-        request = parse_import_request(body, self.settings, self.deps.stores.names())
+        request = parse_import_request(body, self.settings, self.deps.stores.names(),
+                                       header_store)
         targets = self._targets(image, request)
         self._precheck(image, request)
         task = self._new_task(image_id, body)
@@ -117,7 +124,7 @@ class ImportService:
         try:
             self._begin(image, request, targets)
         except BaseException:
-            self.repo.set_property(image_id, LOCK, None)
+            self.repo.release_property(image_id, LOCK, task.id)
             self._finish_task(task, TaskStatus.FAILURE, "could not start the import")
             raise
         self._pool.submit(self._run, task, image_id, request, targets)
@@ -172,7 +179,8 @@ class ImportService:
             return
         holder = self.repo.get_image(image.id).properties.get(LOCK)
         if holder is not None and self._stale(holder):
-            self.repo.set_property(image.id, LOCK, None)
+            log.warning("breaking the stale import lock of task %s on image %s", holder, image.id)
+            self.repo.release_property(image.id, LOCK, holder)
             if self.repo.claim_property(image.id, LOCK, task.id):
                 return
         self._finish_task(task, TaskStatus.FAILURE, "image is locked by another import")
@@ -185,9 +193,13 @@ class ImportService:
             return True
         if holder.status in (TaskStatus.SUCCESS, TaskStatus.FAILURE):
             return True
-        return utcnow() - holder.updated_at > STALE_LOCK
+        # a pending task may wait for a worker; Glance allows it twice as long
+        limit = STALE_LOCK * 2 if holder.status == TaskStatus.PENDING else STALE_LOCK
+        return utcnow() - holder.updated_at > limit
 
     def _begin(self, image: Image, request: ImportRequest, targets: list[str]) -> None:
+        # Glance empties the failed list at the start of every import flow
+        self.repo.set_property(image.id, FAILED, "")
         self.repo.set_property(image.id, IMPORTING_TO, ",".join(targets))
         if request.method == "glance-direct":
             self.repo.set_status(image.id, ImageStatus.UPLOADING, ImageStatus.IMPORTING)
@@ -197,25 +209,58 @@ class ImportService:
     # -- the worker -----------------------------------------------------------------------
 
     def _run(self, task: Task, image_id: str, request: ImportRequest, targets: list[str]) -> None:
+        """The worker. The task turns terminal last: once a client sees success or failure,
+        the lock is gone and the staged and scratch files are removed."""
         task = self._save_task(task, status=TaskStatus.PROCESSING)
         scratch: list[Path] = []
         written: list[str] = []
+        status, message = TaskStatus.SUCCESS, ""
         try:
-            if request.method == "copy-image":
-                self._copy(task, image_id, targets, request, written)
-            else:
-                source = self._prepare(image_id, request, targets, scratch)
-                self._store_all(task, image_id, source, targets, request, written)
-            self._finish_task(task, TaskStatus.SUCCESS, "", {"image_id": image_id})
+            with self._heartbeat(task.id):
+                self._work(task, image_id, request, targets, scratch, written)
         except Exception as exc:  # the task records every failure; nothing may escape silently
+            status = TaskStatus.FAILURE
             message = exc.message if isinstance(exc, CowshedError) else repr(exc)
             log.warning("import %s of %s failed: %s", task.id, image_id, message)
-            self._fail(task, image_id, request, targets, written, message)
+            try:
+                self._undo(image_id, request, targets, written)
+            except Exception:  # the task must still end; recovery reconciles the rest
+                log.exception("could not undo import %s of %s", task.id, image_id)
         finally:
             for path in scratch:
                 path.unlink(missing_ok=True)
-            with contextlib.suppress(NotFound):
-                self.repo.set_property(image_id, LOCK, None)
+            # only our own lock: if it was broken as stale, it may belong to another task now
+            self.repo.release_property(image_id, LOCK, task.id)
+        result = {"image_id": image_id} if status == TaskStatus.SUCCESS else None
+        self._finish_task(task, status, message, result)
+
+    def _work(self, task: Task, image_id: str, request: ImportRequest, targets: list[str],
+              scratch: list[Path], written: list[str]) -> None:
+        if request.method == "copy-image":
+            self._copy(task, image_id, targets, request, written)
+        else:
+            source = self._prepare(image_id, request, targets, scratch)
+            self._store_all(task, image_id, source, targets, request, written)
+
+    @contextlib.contextmanager
+    def _heartbeat(self, task_id: str) -> Iterator[None]:
+        """Keep the task's ``updated_at`` fresh while it works (downloads and conversions can
+        outlast STALE_LOCK), so nobody breaks the lock of an import that is still running."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT.total_seconds()):
+                with contextlib.suppress(Exception):
+                    self.repo.touch_task(task_id)
+
+        thread = threading.Thread(target=beat, name=f"cowshed-heartbeat-{task_id[:8]}",
+                                  daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def _prepare(self, image_id: str, request: ImportRequest, targets: list[str],
                  scratch: list[Path]) -> _Source:
@@ -225,10 +270,15 @@ class ImportService:
             self._download(image, request.uri)
         staged = Path(self.settings.staging_dir / image_id)
         scratch.append(staged)
+        assert image.disk_format is not None and image.container_format is not None
+        if not inspection_required(image.container_format):
+            # an archive (ova, docker…), not a disk: stored as it is, never given to qemu-img
+            return _Source(staged, image.disk_format, None)
         out = self.settings.staging_dir / ".incoming" / f"{image_id}.{secrets.token_hex(6)}.part"
         scratch.append(out)
-        policy = ConversionPolicy.from_setting(self._conversion_target(targets))
-        assert image.disk_format is not None
+        policy = ConversionPolicy.from_setting(
+            self._conversion_target(targets), inspector=inspector_config(self.settings)
+        )
         result = convert_for_store(staged, image.disk_format, out, policy, self.qemu)
         return _Source(result.path, result.disk_format, result.virtual_size)
 
@@ -248,7 +298,8 @@ class ImportService:
             writer = self.deps.staging.open_writer(image.id, response.size)
             try:
                 ingest = Ingest(writer, expected_size=response.size,
-                                size_cap=self.settings.image_size_cap, inspector=_inspector(image))
+                                size_cap=self.settings.image_size_cap,
+                                inspector=inspector_for(image, self.settings))
                 for chunk in response.chunks:
                     ingest.process(chunk)
                 ingest.finish()
@@ -349,8 +400,10 @@ class ImportService:
             merged = [s for s in previous.split(",") if s] + failed
             self.repo.set_property(image_id, FAILED, ",".join(dict.fromkeys(merged)))
 
-    def _fail(self, task: Task, image_id: str, request: ImportRequest, targets: list[str],
-              written: list[str], message: str) -> None:
+    def _undo(self, image_id: str, request: ImportRequest, targets: list[str],
+              written: list[str]) -> None:
+        """After a failure: drop what was written (copy-image keeps its copies), record the
+        stores not written as failed, and return the image to queued."""
         try:
             if request.method != "copy-image":
                 for store in written:
@@ -362,7 +415,6 @@ class ImportService:
             self._progress(image_id, targets, targets, pending)
         except NotFound:
             pass  # the image was deleted meanwhile
-        self._finish_task(task, TaskStatus.FAILURE, message)
 
     def _revert_status(self, image_id: str, current: ImageStatus) -> None:
         with contextlib.suppress(NotFound, InvalidStatusTransition):
@@ -390,8 +442,3 @@ class ImportService:
     def get_task(self, task_id: str) -> Task:
         return self.repo.get_task(task_id)
 
-
-def _inspector(image: Image) -> StreamInspector | None:
-    if image.container_format not in (None, "bare"):
-        return None
-    return StreamInspector(image.disk_format)

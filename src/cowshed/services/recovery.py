@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
 
 from cowshed.domain.images import ImageStatus
 from cowshed.domain.tasks import TaskStatus
-from cowshed.errors import CowshedError, InvalidStatusTransition, NotFound
+from cowshed.errors import CowshedError, InUse, InvalidStatusTransition, NotFound
 from cowshed.services.context import Deps
+from cowshed.services.images import ImageService
 
 log = logging.getLogger(__name__)
-_IMAGE_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_IMAGE_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                        re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ def recover(deps: Deps) -> RecoveryReport:
     Assumes no other process is uploading into the same stores right now (one API process per
     deployment on the embedded default).
     """
+    _finish_deletes(deps)
     requeued = 0
     for image_id in deps.repo.ids_in_status([ImageStatus.SAVING, ImageStatus.IMPORTING,
                                              ImageStatus.UPLOADING]):
@@ -41,6 +45,10 @@ def recover(deps: Deps) -> RecoveryReport:
             requeued += 1
         except (NotFound, InvalidStatusTransition):
             continue
+        # Locations recorded before the crash (between add_location and the move to active)
+        # belong to no finished write: forget them, and _remove_orphans drops their data.
+        for location in image.locations:
+            deps.repo.remove_location(image_id, location.store)
     failed = _fail_tasks(deps)
     partial = sum(backend.cleanup_incomplete() for backend in deps.stores)
     partial += _clean_staging(deps)
@@ -48,6 +56,18 @@ def recover(deps: Deps) -> RecoveryReport:
     report = RecoveryReport(requeued, partial, orphans, failed)
     log.info("recovery: %s", report)
     return report
+
+
+def _finish_deletes(deps: Deps) -> None:
+    """Complete deletes a crash interrupted: their rows are still marked ``deleted``."""
+    images = ImageService(deps)
+    for image_id in deps.repo.ids_in_status([ImageStatus.DELETED]):
+        try:
+            images.finish_delete(image_id)
+        except InUse as exc:  # clones appeared meanwhile: the image lives on (Glance: 409)
+            log.warning("delete of %s not finished: %s", image_id, exc.message)
+            with contextlib.suppress(NotFound, InvalidStatusTransition):
+                deps.repo.set_status(image_id, ImageStatus.DELETED, ImageStatus.ACTIVE)
 
 
 def _fail_tasks(deps: Deps) -> int:

@@ -39,10 +39,10 @@ def check_uri(uri: str, settings: Settings) -> None:
     except ValueError as exc:
         raise InvalidRequest(f"Invalid URI {uri!r}: {exc}") from None
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    if not host:
-        raise InvalidRequest(f"URI {uri!r} names no host")
     if scheme not in settings.allowed_schemes or scheme in settings.disallowed_schemes:
         raise InvalidRequest(f"URI scheme {scheme!r} is not allowed for web-download")
+    if not host:
+        raise InvalidRequest(f"URI {uri!r} names no host")
     _check_host(host, settings)
     effective = port if port is not None else _DEFAULT_PORTS.get(scheme)
     if settings.allowed_ports and effective not in settings.allowed_ports:
@@ -71,9 +71,14 @@ def open_download(uri: str, settings: Settings, timeout: float = 60.0) -> Iterat
     with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client:
         current = uri
         for _ in range(MAX_REDIRECTS + 1):
-            check_uri(current, settings)
+            if current != uri:
+                _check_redirect(uri, current, settings)
+            else:
+                check_uri(current, settings)
             try:
-                with client.stream("GET", current) as response:
+                # identity: Content-Length then counts the bytes we store
+                with client.stream("GET", current,
+                                   headers={"Accept-Encoding": "identity"}) as response:
                     if response.is_redirect:
                         current = urljoin(current, response.headers.get("location", ""))
                         continue
@@ -81,10 +86,25 @@ def open_download(uri: str, settings: Settings, timeout: float = 60.0) -> Iterat
                         raise InvalidRequest(
                             f"web-download of {uri} failed: HTTP {response.status_code}"
                         )
-                    length = response.headers.get("content-length")
-                    size = int(length) if length and length.isdigit() else None
-                    yield Download(response.iter_bytes(8 << 20), size)
+                    yield Download(response.iter_bytes(8 << 20), _length(response))
                     return
             except httpx.HTTPError as exc:
                 raise BackendUnavailable(f"web-download of {uri} failed: {exc}") from exc
         raise InvalidRequest(f"web-download of {uri}: more than {MAX_REDIRECTS} redirects")
+
+
+def _check_redirect(uri: str, target: str, settings: Settings) -> None:
+    try:
+        check_uri(target, settings)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"web-download of {uri}: redirect to {target} refused: "
+                             f"{exc.message}") from None
+
+
+def _length(response: httpx.Response) -> int | None:
+    """The size the server announced, unless it counts encoded bytes (a server that ignored
+    ``Accept-Encoding: identity``): the decoded bytes are what is stored."""
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        return None
+    length = response.headers.get("content-length", "")
+    return int(length) if length.isdigit() else None

@@ -1,0 +1,263 @@
+"""Streaming, atomic writes of one RBD image.
+
+Protocol (crash-safe at every step):
+
+1. create the image under a private name ``.incoming.<key>.<random>`` (never a valid key, so
+   ``exists``/``keys`` cannot see it);
+2. write ``chunk``-sized, chunk-aligned pieces with up to ``rbd_write_concurrency`` ``aio_write``
+   calls in flight; all-zero chunks are skipped when thin; with no size hint the image grows
+   in steps that double from one chunk up to 8 GiB (glance_store's resize-on-write);
+3. commit: wait for the writes, flush, trim to the bytes written, create and protect ``snap``,
+   close, and **rename** to ``<key>`` — the rename is the publication.
+
+A crash before the rename leaves only an ``.incoming.`` image, which
+:meth:`RbdBackend.cleanup_incomplete` removes once no client has it open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from cowshed.backends.base import StoredObject
+from cowshed.backends.rbd._cluster import SNAP_NAME, Cluster, incoming_name
+from cowshed.backends.rbd._errors import error_for_errno, map_rbd_errors
+from cowshed.errors import AlreadyExists, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+#: glance_store caps the resize-on-write step at 8 GiB.
+MAX_GROW_STEP = 8 << 30
+#: zero regions are found (and skipped when thin) at this granularity, as in the file store.
+ZERO_GRAIN = 64 << 10
+
+
+def nonzero_runs(chunk: bytes | bytearray, zeros: bytes) -> list[range]:
+    """The byte ranges of ``chunk`` to write: maximal runs of ``len(zeros)``-sized grains that
+    are not all zero. An all-zero chunk gives ``[]``; a chunk without zero grains gives one run.
+    """
+    grain = len(zeros)
+    runs: list[range] = []
+    start = -1
+    for off in range(0, len(chunk), grain):
+        end = min(off + grain, len(chunk))
+        # Cheap pre-test on two bytes first: random data almost never gets to the compare.
+        zero = chunk[off] == 0 and chunk[end - 1] == 0 and chunk[off:end] == zeros[: end - off]
+        if zero and start >= 0:
+            runs.append(range(start, off))
+            start = -1
+        elif not zero and start < 0:
+            start = off
+    if start >= 0:
+        runs.append(range(start, len(chunk)))
+    return runs
+
+
+class _Inflight:
+    """Bounds the aio writes in flight and collects their errors.
+
+    Completion callbacks run on a librbd thread; they touch only this object (never the
+    writer), so a dropped writer is freed at once and its image closed (see ``del writer``).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = threading.Semaphore(limit)
+        self._lock = threading.Lock()
+        self.errors: list[int] = []
+
+    def acquire(self) -> None:
+        self._slots.acquire()
+
+    def done(self, completion: Any) -> None:
+        ret = int(completion.get_return_value())
+        if ret < 0:
+            with self._lock:
+                self.errors.append(ret)
+        self._slots.release()
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def drain(self) -> None:
+        """Wait until nothing is in flight."""
+        for _ in range(self.limit):
+            self._slots.acquire()
+        for _ in range(self.limit):
+            self._slots.release()
+
+
+class RbdWriter:
+    """A :class:`cowshed.backends.base.Writer` for one RBD image; not thread-safe."""
+
+    def __init__(self, cluster: Cluster, key: str, size_hint: int | None, location: str) -> None:
+        cfg = cluster.config
+        self._cluster = cluster
+        self._key = key
+        self._location = location
+        self._temp = incoming_name(key)
+        self._chunk = cfg.chunk_bytes
+        self._thin = cfg.rbd_thin_provisioning
+        self._zeros = bytes(ZERO_GRAIN) if self._thin else b""
+        self._size = size_hint if size_hint is not None else self._chunk
+        self._step = self._chunk
+        # One chunk buffer, reused: librbd copies the data inside aio_write (we force
+        # rbd_disable_zero_copy_writes), so it may be refilled as soon as the call returns.
+        self._buf = bytearray(self._chunk)
+        self._fill = 0
+        self._offset = 0  # bytes handed to librbd (or skipped as zeros) so far
+        self._inflight = _Inflight(cfg.rbd_write_concurrency)
+        self._state = "open"
+        self._image: Any = None
+        with map_rbd_errors(f"creating image for {key!r}"):
+            cluster.lib.rbd.RBD().create(
+                cluster.ioctx(), self._temp, self._size, order=cfg.order, old_format=False
+            )
+        try:
+            with map_rbd_errors(f"opening the new image for {key!r}"):
+                self._image = cluster.lib.rbd.Image(cluster.ioctx(), self._temp)
+        except BaseException:
+            self._remove_temp()
+            raise
+
+    @property
+    def bytes_written(self) -> int:
+        return self._offset + self._fill
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data``; each full chunk goes to Ceph at once. StorageFull when Ceph is full."""
+        if self._state != "open":
+            raise InvalidRequest(f"write to {self._key!r} after commit or abort")
+        self._raise_failed_writes()
+        view = memoryview(data).cast("B")
+        buf, chunk = self._buf, self._chunk
+        while view:
+            n = min(chunk - self._fill, len(view))
+            buf[self._fill : self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == chunk:
+                self._dispatch(buf)
+                self._fill = 0
+
+    def commit(self) -> StoredObject:
+        """Finish the writes, snapshot, protect and publish under the key (see module doc)."""
+        if self._state != "open":
+            raise InvalidRequest(f"commit of {self._key!r} after commit or abort")
+        try:
+            size = self._finish_image()
+            with map_rbd_errors(f"publishing {self._key!r}"):
+                self._cluster.lib.rbd.RBD().rename(self._cluster.ioctx(), self._temp, self._key)
+        except AlreadyExists as exc:
+            self.abort()
+            raise AlreadyExists(
+                f"object {self._key!r} exists in store {self._cluster.store!r}"
+            ) from exc
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "committed"
+        return StoredObject(key=self._key, size=size, location=self._location)
+
+    def abort(self) -> None:
+        """Drop the image being written; idempotent, and a no-op after a successful commit."""
+        if self._state == "committed":
+            return
+        self._state = "aborted"
+        self._inflight.drain()
+        self._close_image()
+        self._remove_temp()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _dispatch(self, data: bytes | bytearray) -> None:
+        """Send ``data`` at the current offset; when thin, only its non-zero runs."""
+        offset = self._offset
+        self._offset = offset + len(data)
+        self._ensure_size(self._offset)
+        if not self._thin:
+            self._aio_write(data, offset)
+            return
+        for run in nonzero_runs(data, self._zeros):
+            piece = data if len(run) == len(data) else data[run.start : run.stop]
+            self._aio_write(piece, offset + run.start)
+
+    def _aio_write(self, data: bytes | bytearray, offset: int) -> None:
+        inflight = self._inflight
+        inflight.acquire()
+        try:
+            with map_rbd_errors(f"writing {self._key!r}"):
+                self._image.aio_write(data, offset, inflight.done)
+        except BaseException:
+            inflight.release()  # no completion will come for a write that was not queued
+            raise
+
+    def _ensure_size(self, end: int) -> None:
+        """Grow the image (doubling steps, capped) so a write ending at ``end`` fits."""
+        if end <= self._size:
+            return
+        new_size = max(end, self._size + self._step)
+        self._step = min(self._step * 2, MAX_GROW_STEP)
+        with map_rbd_errors(f"growing {self._key!r}"):
+            self._image.resize(new_size)
+        self._size = new_size
+
+    def _raise_failed_writes(self) -> None:
+        if self._inflight.errors:
+            raise error_for_errno(self._inflight.errors[0], f"writing {self._key!r}")
+
+    def _finish_image(self) -> int:
+        """Flush, trim, snapshot+protect and close; returns the object's size."""
+        if self._fill:
+            tail, self._fill = bytes(self._buf[: self._fill]), 0
+            self._dispatch(tail)
+        self._inflight.drain()
+        self._raise_failed_writes()
+        size = self._offset
+        image = self._image
+        with map_rbd_errors(f"finishing {self._key!r}"):
+            image.flush()
+            if size != self._size:
+                image.resize(size)
+                self._size = size
+            image.create_snap(SNAP_NAME)
+            image.protect_snap(SNAP_NAME)
+        self._close_image()
+        return size
+
+    def _close_image(self) -> None:
+        image, self._image = self._image, None
+        if image is not None:
+            with contextlib.suppress(Exception):
+                image.close()
+
+    def _remove_temp(self) -> None:
+        """Best effort: what fails here is left for ``cleanup_incomplete``."""
+        try:
+            remove_image(self._cluster, self._temp)
+        except Exception as exc:
+            log.warning("could not remove incomplete image %s: %s", self._temp, exc)
+
+
+def remove_image(cluster: Cluster, name: str) -> None:
+    """Unprotect and remove every snapshot of ``name``, then the image; missing is fine.
+
+    Only for images nobody else may depend on (incomplete writes).
+    """
+    rbd = cluster.lib.rbd
+    ioctx = cluster.ioctx()
+    try:
+        image = rbd.Image(ioctx, name)
+    except rbd.ImageNotFound:
+        return
+    try:
+        for snap in list(image.list_snaps()):
+            if image.is_protected_snap(snap["name"]):
+                image.unprotect_snap(snap["name"])
+            image.remove_snap(snap["name"])
+    finally:
+        image.close()
+    with contextlib.suppress(rbd.ImageNotFound):
+        rbd.RBD().remove(ioctx, name)

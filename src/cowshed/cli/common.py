@@ -1,0 +1,94 @@
+"""What every ``cowshed`` command shares: the deployment options, opening the library, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from cowshed.config import Settings, load_settings
+from cowshed.errors import CowshedError
+from cowshed.services.app import Services, open_services
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DATA_DIR_HELP = (
+    "Where the database, images and staging area live (default ./cowshed-data or "
+    "$COWSHED_DATA_DIR)."
+)
+CONFIG_HELP = "TOML settings file (default $COWSHED_CONFIG or DATA_DIR/cowshed.toml)."
+
+
+def deployment_options(func: F) -> F:
+    """Add ``--data-dir`` and ``--config``, passed as ``data_dir`` and ``config_file``."""
+    func = click.option(
+        "--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+        default=None, help=CONFIG_HELP,
+    )(func)
+    func = click.option(
+        "--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+        help=DATA_DIR_HELP,
+    )(func)
+    return func
+
+
+def settings_for(data_dir: Path | None, config_file: Path | None) -> Settings:
+    """Settings exactly as ``cowshed serve`` would load them."""
+    return load_settings(data_dir=data_dir, config_file=config_file)
+
+
+@contextmanager
+def library(data_dir: Path | None, config_file: Path | None) -> Iterator[Services]:
+    """The library's services for one command, closed again afterwards."""
+    services = open_services(settings_for(data_dir, config_file))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def error_message(exc: CowshedError | OSError) -> str:
+    """What the user sees after ``Error:`` for a library or file-system error."""
+    if isinstance(exc, CowshedError):
+        return one_line(exc.message)
+    if exc.filename is not None:
+        return one_line(f"{exc.filename}: {exc.strerror or exc}")
+    return one_line(str(exc))
+
+
+class CowshedGroup(click.Group):
+    """A command group whose commands report library and file errors as one ``Error:`` line.
+
+    The border between the library and the terminal: CowshedError and OSError become a
+    ClickException (exit status 1, no traceback); anything else is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (CowshedError, OSError) as exc:
+            raise click.ClickException(error_message(exc)) from exc
+
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def human_size(size: int | None) -> str:
+    """``1536`` → ``1.5 KiB``; None (no data yet) → ``-``."""
+    if size is None:
+        return "-"
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    index = 0
+    while value >= 1024 and index < len(_UNITS) - 1:
+        value /= 1024
+        index += 1
+    return f"{value:.1f} {_UNITS[index]}"

@@ -1,0 +1,86 @@
+"""``cowshed dev …``: development services (a single-host Ceph cluster).
+
+Thin over :class:`cowshed.dev.ceph.DevCephCluster`; wired into the main command by
+``main.add_command(dev)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from cowshed.dev.ceph import DevCephCluster
+from cowshed.dev.ceph_conf import GiB
+from cowshed.errors import CowshedError
+
+#: where ``cowshed dev ceph`` keeps its cluster unless told otherwise.
+DEFAULT_DIR = Path(os.environ.get("COWSHED_DEV_CEPH_DIR", ".cowshed-dev/ceph"))
+
+_dir_option = click.option(
+    "--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DIR,
+    show_default=True, help="Directory holding the cluster's conf, data, pids and logs.",
+)
+
+
+@click.group()
+def dev() -> None:
+    """Development services for tests and demos."""
+
+
+@dev.group()
+def ceph() -> None:
+    """A throwaway single-host Ceph cluster (1 mon, N memstore OSDs, no auth)."""
+
+
+@ceph.command()
+@_dir_option
+@click.option("--osds", type=click.IntRange(1, 16), default=1, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Mon port (default: free).")
+@click.option("--memstore-gib", type=click.IntRange(1), default=4, show_default=True,
+              help="RAM each OSD may use for data.")
+def up(directory: Path, osds: int, port: int | None, memstore_gib: int) -> None:
+    """Start the cluster; print the conf path and the fsid."""
+    cluster = DevCephCluster(directory, osds=osds, port=port, memstore_bytes=memstore_gib * GiB)
+    try:
+        cluster.up()
+    except CowshedError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"conf: {cluster.conf_path}")
+    click.echo(f"fsid: {cluster.fsid}")
+
+
+@ceph.command()
+@_dir_option
+def down(directory: Path) -> None:
+    """Stop this directory's daemons and remove the cluster's state (logs are kept)."""
+    DevCephCluster(directory).down()
+    click.echo(f"stopped {directory}")
+
+
+@ceph.command()
+@_dir_option
+def status(directory: Path) -> None:
+    """Show whether the cluster runs, its daemons, pools and PG states.
+
+    Exits 1 unless the cluster runs with every PG active+clean (handy in scripts).
+    """
+    try:
+        state = DevCephCluster(directory).status()
+    except CowshedError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"running: {'yes' if state.running else 'no'}")
+    click.echo(f"conf: {state.conf_path}")
+    if state.fsid:
+        click.echo(f"fsid: {state.fsid}")
+        click.echo(f"mon: {state.mon_addr}")
+    for name, pid in state.daemons.items():
+        click.echo(f"{name}: {pid if pid is not None else 'not running'}")
+    if state.pools:
+        click.echo(f"pools: {', '.join(state.pools)}")
+    if state.pg_states:
+        pgs = ", ".join(f"{count} {name}" for name, count in sorted(state.pg_states.items()))
+        click.echo(f"pgs: {pgs}")
+    if not state.healthy:
+        raise SystemExit(1)

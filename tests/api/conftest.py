@@ -1,0 +1,82 @@
+"""Fixtures for the in-process Image API tests: one fresh app and data dir per test.
+
+The app runs through starlette's TestClient used as a context manager, so the lifespan (open
+services, crash recovery, close) runs exactly as under uvicorn. Helpers are fixtures returning
+callables, so test modules never import from this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cowshed.api.app import create_app
+from cowshed.config import Settings, load_settings
+from tests.api.helpers import OCTET, TestClient
+
+CreateImage = Callable[..., dict[str, Any]]
+Upload = Callable[..., httpx.Response]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    # environ={} keeps a developer's COWSHED_* variables out of the tests.
+    return load_settings(data_dir=data_dir, environ={})
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    # raise_server_exceptions=False: a bug must show up as the 500 a real client would see.
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def create_image(client: TestClient) -> CreateImage:
+    """``create_image(**body)``: POST /v2/images, assert 201, return the record."""
+
+    def create(**body: Any) -> dict[str, Any]:
+        body.setdefault("disk_format", "raw")
+        body.setdefault("container_format", "bare")
+        resp = client.post("/v2/images", json=body)
+        assert resp.status_code == 201, resp.text
+        record: dict[str, Any] = resp.json()
+        return record
+
+    return create
+
+
+@pytest.fixture
+def upload(client: TestClient) -> Upload:
+    """``upload(image_id, data, **headers)``: PUT the file with octet-stream, return the response."""
+
+    def put(image_id: str, data: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        return client.put(f"/v2/images/{image_id}/file", content=data,
+                          headers={**OCTET, **(headers or {})})
+
+    return put
+
+
+@pytest.fixture
+def active_image(create_image: CreateImage, upload: Upload, client: TestClient
+                 ) -> Callable[..., dict[str, Any]]:
+    """``active_image(data=b"...", **body)``: create + upload (asserting 204), return the record."""
+
+    def make(data: bytes = b"0123456789" * 10, **body: Any) -> dict[str, Any]:
+        image = create_image(**body)
+        resp = upload(image["id"], data)
+        assert resp.status_code == 204, resp.text
+        record: dict[str, Any] = client.get(f"/v2/images/{image['id']}").json()
+        assert record["status"] == "active"
+        return record
+
+    return make

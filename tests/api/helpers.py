@@ -1,0 +1,59 @@
+"""Constants and small assertion helpers shared by the API tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import warnings
+
+import httpx
+
+with warnings.catch_warnings():
+    # starlette warns at import time that it prefers httpx2; httpx is what the project pins.
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+__all__ = ["TestClient"]
+
+OCTET = {"Content-Type": "application/octet-stream"}
+PATCH21 = "application/openstack-images-v2.1-json-patch"
+PATCH20 = "application/openstack-images-v2.0-json-patch"
+ISOTIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def sha512(data: bytes) -> str:
+    return hashlib.sha512(data).hexdigest()
+
+
+def json_error(resp: httpx.Response, status: int) -> str:
+    """Assert an error response of ``status``; return its message (either body form)."""
+    assert resp.status_code == status, f"{resp.status_code} {resp.text[:500]}"
+    if resp.headers.get("content-type", "").startswith("application/json"):
+        body = resp.json()
+        assert set(body) == {"message", "code", "title"}, body
+        assert body["code"].startswith(str(status))
+        message: str = body["message"]
+        return message
+    assert resp.text.startswith(f"{status} "), resp.text
+    return resp.text
+
+
+def raw_request(client: TestClient, method: str, url: str,
+                headers: list[tuple[bytes, bytes]], content: bytes = b"") -> httpx.Response:
+    """Send header bytes exactly as given (TestClient re-encodes non-ASCII values as UTF-8).
+
+    Runs the already started app of ``client`` through httpx's ASGI transport.
+    """
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=client.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            return await c.request(method, url, content=content, headers=headers)
+
+    return asyncio.run(send())

@@ -1,0 +1,75 @@
+"""Pure helpers of the RBD backend: names, locations, zero detection, errno translation."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from cowshed.backends.rbd._cluster import (
+    check_key,
+    incoming_name,
+    is_incoming,
+    is_key,
+    rbd_uri,
+)
+from cowshed.backends.rbd._errors import error_for_errno
+from cowshed.backends.rbd._writer import ZERO_GRAIN, nonzero_runs
+from cowshed.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    InUse,
+    InvalidRequest,
+    NotFound,
+    StorageFull,
+)
+
+
+def test_incoming_names_are_never_keys() -> None:
+    name = incoming_name("abc-123")
+    assert is_incoming(name)
+    assert not is_key(name)
+    assert incoming_name("abc-123") != name
+    assert not is_incoming("abc-123")
+    with pytest.raises(InvalidRequest):
+        check_key(name)
+    for bad in ("", "a/b", "a@b", ".hidden", "x" * 300):
+        assert not is_key(bad)
+
+
+def test_location_percent_encodes_every_component() -> None:
+    assert rbd_uri("f", "images", "k", "snap") == "rbd://f/images/k/snap"
+    assert rbd_uri("f s", "po/ol", "k%", "sn@p") == "rbd://f%20s/po%2Fol/k%25/sn%40p"
+    assert rbd_uri("f", "images", "k", None) == "rbd://f/images/k"
+
+
+def test_nonzero_runs() -> None:
+    zeros = bytes(ZERO_GRAIN)
+    data = os.urandom(ZERO_GRAIN)
+    assert nonzero_runs(zeros * 4, zeros) == []
+    assert nonzero_runs(data * 4, zeros) == [range(0, 4 * ZERO_GRAIN)]
+    chunk = data + zeros + zeros + data + b"\0\0\1"
+    assert nonzero_runs(chunk, zeros) == [
+        range(0, ZERO_GRAIN), range(3 * ZERO_GRAIN, len(chunk))]
+    # a grain whose first and last bytes are zero but whose middle is not is data
+    tricky = b"\0" + b"\1" * (ZERO_GRAIN - 2) + b"\0"
+    assert nonzero_runs(zeros + tricky, zeros) == [range(ZERO_GRAIN, 2 * ZERO_GRAIN)]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (-errno.ENOENT, NotFound),
+        (errno.EEXIST, AlreadyExists),
+        (-errno.EBUSY, InUse),
+        (-errno.ENOSPC, StorageFull),
+        (-errno.EDQUOT, StorageFull),
+        (-errno.ETIMEDOUT, BackendUnavailable),
+        (-errno.EIO, BackendUnavailable),
+    ],
+)
+def test_errno_translation(code: int, expected: type[Exception]) -> None:
+    error = error_for_errno(code, "writing 'k'")
+    assert type(error) is expected
+    assert error.message.startswith("writing 'k': ")
