@@ -10,22 +10,32 @@ prints its medians and ratios to the machine's own ceiling (plain qemu-img on th
   followed by an fsync (the fair comparison, since cowshed makes its output durable); then the
   checks alone (inspect + info + re-inspect), which do not depend on the disk's mood.
 
-More sections (stage + import through the API) are added to ``SECTIONS``; each is a function
-taking the shared :class:`Bench` and returning its printed rows.
+* ``import``: the whole glance-direct stage + import over HTTP against a running ``cowshed
+  serve`` whose store has ``convert_to = "raw"`` (inspect while staging, hash, inspect again,
+  qemu-img info + convert, hash and store the raw result), against the same by hand: upload
+  to a bare reference server that only hashes and fsyncs (``_refserve.py``), then plain
+  ``qemu-img convert`` + fsync.
+
+Each section is a function taking the shared :class:`Bench` and returning its printed rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cowshed.formats.inspect import inspect_file
 from cowshed.formats.policy import convert_for_store
@@ -132,7 +142,176 @@ def section_convert(bench: Bench) -> list[str]:
     return lines
 
 
-SECTIONS: list[tuple[str, Callable[[Bench], list[str]]]] = [("convert", section_convert)]
+# -- stage + import through the API -----------------------------------------------------------
+
+HERE = Path(__file__).resolve().parent
+CURL_PUT = ["curl", "-sS", "-f", "-o", "/dev/null", "-H", "Expect:",
+            "-H", "Content-Type: application/octet-stream", "-T"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _process(argv: list[str], ready_url: str | None, log: Path) -> Iterator[int]:
+    """Run ``argv`` until the block ends; ready when ``ready_url`` answers (or, without one,
+    when the process prints ``ready``). Yields the pid."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE if ready_url is None else out,
+                                stderr=out)
+        try:
+            if ready_url is None:
+                assert proc.stdout is not None
+                if proc.stdout.readline().strip() != b"ready":
+                    raise RuntimeError(f"{argv[:3]} did not start; see {log}")
+            else:
+                deadline = time.monotonic() + 30
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"{argv[:3]} exited; see {log}")
+                    with contextlib.suppress(OSError):
+                        urllib.request.urlopen(ready_url, timeout=1).close()
+                        break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{ready_url} did not answer; see {log}")
+                    time.sleep(0.1)
+            yield proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _api(method: str, url: str, body: object = None) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as resp:
+        raw = resp.read()
+    found: dict[str, Any] = json.loads(raw) if raw else {}
+    return found
+
+
+def _cowshed_argv() -> list[str]:
+    script = Path(sys.executable).parent / "cowshed"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from cowshed.cli.main import main; main()"]
+
+
+class _Importer:
+    """Drives one ``cowshed serve`` whose only store converts to raw on import."""
+
+    def __init__(self, base: str, size: int) -> None:
+        self.base = base
+        self.size = size
+        self.stage_times: list[float] = []
+        self.import_times: list[float] = []
+        self.image_id = ""
+
+    def prepare(self) -> None:
+        if self.image_id:
+            _api("DELETE", f"{self.base}/v2/images/{self.image_id}")
+        self.image_id = str(_api("POST", f"{self.base}/v2/images", {
+            "name": "bench", "disk_format": "qcow2", "container_format": "bare"})["id"])
+
+    def run(self, source: Path) -> None:
+        start = time.perf_counter()
+        subprocess.run([*CURL_PUT, str(source), f"{self.base}/v2/images/{self.image_id}/stage"],
+                       check=True)
+        staged = time.perf_counter()
+        _api("POST", f"{self.base}/v2/images/{self.image_id}/import",
+             {"method": {"name": "glance-direct"}})
+        while True:
+            image = _api("GET", f"{self.base}/v2/images/{self.image_id}")
+            if image["status"] == "active":
+                break
+            if image["status"] == "queued":
+                raise RuntimeError(f"import failed: {image}")
+            time.sleep(0.02)
+        done = time.perf_counter()
+        if (image["disk_format"], image["virtual_size"]) != ("raw", self.size):
+            raise RuntimeError(f"import did not convert to raw: {image}")
+        self.stage_times.append(staged - start)
+        self.import_times.append(done - staged)
+
+
+def section_import(bench: Bench) -> list[str]:
+    """glance-direct stage + import into a ``convert_to = "raw"`` store, over HTTP, against
+    the same work by hand: upload the qcow2 to the bare reference server (md5 + sha512 +
+    fsync, ``_refserve.py``), then ``qemu-img convert -f qcow2 -O raw`` and fsync."""
+    work = bench.workdir / "import"
+    (work / "ref").mkdir(parents=True)
+    config = work / "cowshed.toml"
+    config.write_text(f'default_backend = "file"\n[stores.file]\ntype = "file"\n'
+                      f'filesystem_store_datadir = "{work / "store"}"\nconvert_to = "raw"\n')
+    port, ref_port = _free_port(), _free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = [*_cowshed_argv(), "serve", "--data-dir", str(work / "data"), "--config",
+             str(config), "--port", str(port), "--log-level", "warning"]
+    ref = [sys.executable, str(HERE / "_refserve.py"), "upload", str(ref_port), str(work / "ref")]
+    uploaded, out = work / "ref" / "upload.part", work / "by-hand.raw"
+    hand_parts: dict[str, list[float]] = {"upload": [], "convert": []}
+
+    def by_hand() -> None:
+        start = time.perf_counter()
+        subprocess.run([*CURL_PUT, str(bench.source), f"http://127.0.0.1:{ref_port}/"],
+                       check=True)
+        mid = time.perf_counter()
+        subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(uploaded),
+                        str(out)], check=True)
+        fsync_path(out)
+        hand_parts["upload"].append(mid - start)
+        hand_parts["convert"].append(time.perf_counter() - mid)
+
+    with (_process(serve, f"{base}/versions", work / "cowshed.log"),
+          _process(ref, None, work / "ref.log")):
+        cow = _Importer(base, bench.size)
+
+        def prepare() -> None:
+            uploaded.unlink(missing_ok=True)
+            out.unlink(missing_ok=True)
+            cow.prepare()
+            os.sync()
+            time.sleep(0.5)
+
+        timed(1, prepare, {"warm-up": by_hand})
+        for kept in hand_parts.values():
+            kept.clear()
+        rows = timed(bench.runs, prepare, {
+            "by hand: upload + convert": by_hand,
+            "cowshed: stage + import": lambda: cow.run(bench.source),
+        })
+        prepare()
+    base_time = statistics.median(rows["by hand: upload + convert"])
+    lines = [f"stage + import of a {bench.size / GiB:g} GiB qcow2 (half zeros) into a "
+             f"convert_to=raw store, {bench.runs} runs, median seconds"]
+    for name, times in rows.items():
+        med = statistics.median(times)
+        lines.append(f"  {name:27s} {med:6.3f}  x{med / base_time:4.2f} of by hand  "
+                     f"runs: {', '.join(f'{t:.3f}' for t in times)}")
+    parts = [("by hand: upload", hand_parts["upload"]),
+             ("by hand: convert + fsync", hand_parts["convert"]),
+             ("cowshed: PUT stage", cow.stage_times),
+             ("cowshed: import to active", cow.import_times)]
+    for name, times in parts:
+        lines.append(f"    {name:25s} {statistics.median(times):6.3f}")
+    ratio = statistics.median(rows["cowshed: stage + import"]) / base_time
+    lines.append(f"  ratio cowshed / by hand: {ratio:.2f}")
+    return lines
+
+
+SECTIONS: list[tuple[str, Callable[[Bench], list[str]]]] = [
+    ("convert", section_convert),
+    ("import", section_import),
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -274,15 +274,15 @@ def report(rows: list[Row], memory: dict[str, dict[str, int]], size_mib: int, ru
           f"Python {platform.python_version()}")
     print(f"date: {datetime.date.today()}; image {size_mib} MiB random; median of {runs} runs")
     print()
-    print("| path     | cowshed MiB/s | ceiling MiB/s | ratio | target   "
+    print("| path     | cowshed MiB/s | ceiling MiB/s | ratio | target     "
           "| cowshed CPU s/GiB | ceiling CPU s/GiB |")
-    print("|----------|--------------:|--------------:|------:|----------"
+    print("|----------|--------------:|--------------:|------:|------------"
           "|------------------:|------------------:|")
     for row in rows:
         target = TARGETS[row.what]
-        mark = "ok" if row.ratio >= target else "MISS"
+        verdict = f"≥{target:.2f} " + ("ok" if row.ratio >= target else "MISS")
         print(f"| {row.what:<8} | {row.cowshed_rate:>13.0f} | {row.ceiling_rate:>13.0f} | "
-              f"{row.ratio:>5.2f} | ≥{target:.2f} {mark:<4} | "
+              f"{row.ratio:>5.2f} | {verdict:<10} | "
               f"{statistics.median(row.cowshed.cpu):>17.2f} | "
               f"{statistics.median(row.ceiling.cpu):>17.2f} |")
     print()

@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -53,7 +54,7 @@ class Side:
     seconds: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
 
-    def run(self, action: Callable[[], None], children: bool) -> None:
+    def run(self, action: Callable[[], object], children: bool) -> None:
         who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
         cpu0, started = _cpu(who), time.perf_counter()
         action()
@@ -106,7 +107,7 @@ def bench_write_read(cluster: DevCephCluster, backend: RbdBackend, source: Path,
     ours, theirs = Side("cowshed"), Side("rbd import")
     for _ in range(runs):
         key = str(uuid.uuid4())
-        ours.run(lambda: backend_write(backend, source, key), children=False)
+        ours.run(functools.partial(backend_write, backend, source, key), children=False)
         backend.delete(key)
         theirs.run(lambda: rbd(conf, "import", "--no-progress", "--object-size", "8M",
                                str(source), f"{POOL}/imported"), children=True)

@@ -7,6 +7,7 @@ callables, so test modules never import from this file.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from cowshed.api.app import create_app
 from cowshed.config import Settings, load_settings
+from cowshed.services.app import open_services
 from tests.api.helpers import OCTET, TestClient
 
 CreateImage = Callable[..., dict[str, Any]]
@@ -27,8 +29,19 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database at the newest migration, made once: copying it saves each test the
+    Alembic run (start-up still checks the revision)."""
+    template = tmp_path_factory.mktemp("template")
+    open_services(load_settings(data_dir=template, environ={})).close()
+    return template / "cowshed.db"
+
+
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
+def settings(data_dir: Path, migrated_db: Path) -> Settings:
+    data_dir.mkdir(parents=True)
+    shutil.copyfile(migrated_db, data_dir / "cowshed.db")
     # environ={} keeps a developer's COWSHED_* variables out of the tests.
     return load_settings(data_dir=data_dir, environ={})
 

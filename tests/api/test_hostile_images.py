@@ -232,3 +232,51 @@ def test_staged_without_a_format_then_declared_is_refused_before_qemu_img(
         problems += _left_untouched(api, case, image_id)
     assert not problems, "\n".join(problems)
     _no_qemu(api)
+
+
+class _CountingWriter:
+    def __init__(self, inner: Any, counts: list[int]) -> None:
+        self.inner = inner
+        self.counts = counts
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.counts.append(len(data))
+        self.inner.write(data)
+
+    def commit(self) -> Any:
+        return self.inner.commit()
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+
+@pytest.mark.parametrize("way", ["upload", "stage", "web-download"])
+def test_refusal_stops_writing_once_the_header_is_judged(
+    api: Api, hostile: list[HostileCase], corpus_dir: Path, source: SourceServer,
+    monkeypatch: pytest.MonkeyPatch, way: str,
+) -> None:
+    """A hostile header followed by 64 MiB: refused after the first block, not after 64 MiB,
+    and the client still gets the refusal (the rest of its body is read and dropped)."""
+    case = next(c for c in hostile if c.name == "qcow2_backing_passwd")
+    big = corpus_dir / "big-backing.qcow2"
+    if not big.exists():
+        big.write_bytes(case.path.read_bytes().ljust(64 << 20, b"\0"))
+    backend = api.svc.deps.staging if way != "upload" else api.svc.deps.stores.get(None)
+    counts: list[int] = []
+    real_open = backend.open_writer
+    monkeypatch.setattr(backend, "open_writer",
+                        lambda key, size: _CountingWriter(real_open(key, size), counts))
+    image_id = _new_image(api, case)
+    if way == "web-download":
+        r = api.import_(image_id, {"method": {"name": "web-download",
+                                              "uri": source.url(big.name)}})
+        assert r.status_code == 202, r.text
+        task = api.wait_task(image_id)
+        assert task["status"] == "failure" and case.expect in task["message"], task
+    else:
+        r = api.upload(image_id, big.read_bytes()) if way == "upload" else api.stage(
+            image_id, big.read_bytes())
+        assert _refusal(case, r) is None, r.text
+    assert sum(counts) < 16 << 20, f"{sum(counts)} bytes of a refused image were written"
+    assert _left_untouched(api, case, image_id) == []
+    _no_qemu(api)

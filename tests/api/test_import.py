@@ -232,6 +232,43 @@ def test_stage_twice_is_409_and_keeps_the_first_data(fresh: Api) -> None:
     assert fresh.show(image_id)["status"] == "uploading"
 
 
+def test_a_slow_stage_commit_does_not_stall_other_requests(
+    fresh: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage's fsync runs off the event loop: other requests are served meanwhile."""
+    import time
+
+    staging = fresh.svc.deps.staging
+    real_open = staging.open_writer
+    committing = threading.Event()
+
+    def slow_writer(key: str, size: int | None) -> Any:
+        writer = real_open(key, size)
+        real_commit = writer.commit
+
+        def commit() -> Any:
+            committing.set()
+            time.sleep(1.5)
+            return real_commit()
+
+        writer.commit = commit  # type: ignore[method-assign]
+        return writer
+
+    monkeypatch.setattr(staging, "open_writer", slow_writer)
+    image_id = fresh.create(disk_format="raw", container_format="bare")["id"]
+    result: list[int] = []
+    stager = threading.Thread(target=lambda: result.append(
+        fresh.stage(image_id, b"\0" * 4096).status_code))
+    stager.start()
+    assert committing.wait(10)
+    start = time.monotonic()
+    assert fresh.client.get("/versions").status_code == 200
+    elapsed = time.monotonic() - start
+    stager.join(10)
+    assert result == [204]
+    assert elapsed < 1.0, f"a request waited {elapsed:.2f} s behind a stage commit"
+
+
 def test_stage_larger_than_the_cap_is_413(tmp_path: Path) -> None:
     with running_api(Settings(data_dir=tmp_path, image_size_cap=MiB)) as api:
         image_id = api.create(disk_format="raw", container_format="bare")["id"]

@@ -149,6 +149,8 @@ def test_created_at_filters(client: TestClient, create_image: CreateImage) -> No
     "sort=name:up", "sort=bogus", "sort=name&sort_key=name", "sort=name&sort_dir=asc",
     "sort_key=name&sort_key=size&sort_dir=asc&sort_dir=desc&sort_dir=asc",
     "changes-since=2024-01-01T00:00:00Z",
+    # valid attributes, but not among Glance's sort keys
+    "sort_key=visibility", "sort=owner:asc", "sort=min_ram", "sort_key=virtual_size",
 ])
 def test_bad_queries_are_400(client: TestClient, catalog: dict[str, str], query: str) -> None:
     json_error(client.get("/v2/images?" + query), 400)

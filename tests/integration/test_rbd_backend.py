@@ -14,6 +14,7 @@ import textwrap
 import threading
 import time
 import uuid
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +300,7 @@ def test_reads_are_chunk_aligned_after_the_first(rbd_backend: RbdBackend) -> Non
     with pytest.raises(InvalidRequest):
         rbd_backend.open_read(key, -1)
     abandoned = rbd_backend.open_read(key)
+    assert isinstance(abandoned, Generator)
     assert len(next(abandoned)) == 8 * MiB
     abandoned.close()  # waits for the queued reads, then closes the image
 

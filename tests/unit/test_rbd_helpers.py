@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 
 import pytest
 
@@ -73,3 +74,15 @@ def test_errno_translation(code: int, expected: type[Exception]) -> None:
     error = error_for_errno(code, "writing 'k'")
     assert type(error) is expected
     assert error.message.startswith("writing 'k': ")
+
+
+def test_missing_bindings_is_a_config_error_with_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cowshed.backends.registry import load_backend
+    from cowshed.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "rados", None)  # makes ``import rados`` fail
+    monkeypatch.setitem(sys.modules, "rbd", None)
+    with pytest.raises(ConfigError, match="python3-rados"):
+        load_backend("rbd", "ceph", {})

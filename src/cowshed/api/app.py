@@ -8,13 +8,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cowshed.api import data, discovery, images, imports
-from cowshed.api.errors import error_response, handle_cowshed_error, handle_unexpected
+from cowshed.api.errors import (
+    error_response,
+    handle_client_disconnect,
+    handle_cowshed_error,
+    handle_unexpected,
+)
 from cowshed.config import Settings
 from cowshed.errors import CowshedError
 from cowshed.services.app import Services, open_services
@@ -114,6 +119,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         exception_handlers={
             CowshedError: handle_cowshed_error,
             HTTPException: _http_error,
+            ClientDisconnect: handle_client_disconnect,
             Exception: handle_unexpected,
         },
     )

@@ -71,7 +71,15 @@ def handle_cowshed_error(request: Request, exc: Exception) -> Response:
     return error_response(request, status, exc.message, headers)
 
 
+def handle_client_disconnect(request: Request, exc: Exception) -> Response:
+    """The client left mid-request (the services already undid their work): nobody reads
+    this answer, and it is no server error."""
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return error_response(request, 400, "The client closed the connection before the "
+                          "request body was complete.")
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "The server has either erred or is incapable of "
                           "performing the requested operation.")

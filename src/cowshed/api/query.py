@@ -8,13 +8,21 @@ from datetime import UTC, datetime
 from starlette.datastructures import QueryParams
 
 from cowshed.config import Settings
-from cowshed.db.repository import SORT_KEYS, Filter, ImageQuery
+from cowshed.db.repository import Filter, ImageQuery
 from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, ImageStatus
 from cowshed.errors import InvalidRequest
 
 _TIME_OPS = ("gt", "gte", "lt", "lte", "neq", "eq")
+#: Glance's ``_available_sort_keys``: any other key is a 400 on the wire (the repository and
+#: the CLI can sort by more).
+API_SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
+                 "created_at", "updated_at")
 #: size columns are SQL BIGINT: a larger filter value cannot even be bound (OverflowError).
 _MAX_BIGINT = 1 << 63
+#: query parameters per list request; far above any real filter (128 properties, 128 tags).
+_MAX_PARAMS = 300
+#: values in one ``in:`` list (each is one SQL parameter).
+_MAX_IN_ITEMS = 1000
 _IN_COLUMNS = frozenset({"id", "name", "status", "container_format", "disk_format", "owner"})
 _STRING_FILTERS = ("name", "owner", "checksum", "os_hash_value", "id", "container_format",
                    "disk_format", "status")
@@ -26,15 +34,22 @@ _CONTROL = frozenset({"limit", "marker", "sort", "sort_key", "sort_dir", "member
 def parse_list_query(params: QueryParams, settings: Settings) -> ImageQuery:
     if "changes-since" in params:
         raise InvalidRequest("The 'changes-since' filter is not available on the v2 API.")
+    if len(params.multi_items()) > _MAX_PARAMS:
+        # each filter is one more AND: thousands of them overflow the SQL expression depth
+        raise InvalidRequest(f"Too many query parameters (at most {_MAX_PARAMS}).")
     filters = [*_string_filters(params), *_bool_filters(params), *_size_filters(params),
                *_time_filters(params), *_visibility(params)]
     props = {k: v for k, v in params.items() if k not in _CONTROL and k not in _STRING_FILTERS}
     member_status = params.get("member_status", "accepted")
     if member_status not in ("pending", "accepted", "rejected", "all"):
         raise InvalidRequest(f"Invalid status value: {member_status}")
+    sort = _sort(params)
+    if len(sort) > len(API_SORT_KEYS):
+        # the marker condition grows with the square of the number of sort keys
+        raise InvalidRequest(f"Too many sort keys (at most {len(API_SORT_KEYS)}).")
     return ImageQuery(
         filters=tuple(filters), tags=tuple(params.getlist("tag")), properties=props,
-        sort=_sort(params), limit=_limit(params, settings), marker=params.get("marker"),
+        sort=sort, limit=_limit(params, settings), marker=params.get("marker"),
     )
 
 
@@ -81,9 +96,9 @@ def _sort_item(item: str) -> tuple[str, str]:
 
 
 def _check_sort_key(key: str) -> None:
-    if key not in SORT_KEYS:
+    if key not in API_SORT_KEYS:
         raise InvalidRequest(f"Invalid sort key: {key}. It must be one of the following: "
-                             f"{', '.join(sorted(SORT_KEYS))}.")
+                             f"{', '.join(API_SORT_KEYS)}.")
 
 
 def _string_filters(params: QueryParams) -> list[Filter]:
@@ -92,6 +107,9 @@ def _string_filters(params: QueryParams) -> list[Filter]:
         for value in params.getlist(column):
             if value.startswith("in:") and column in _IN_COLUMNS:
                 items = [v.strip('"') for v in value[3:].split(",")]
+                if len(items) > _MAX_IN_ITEMS:
+                    raise InvalidRequest(f"Too many values for '{column}' (at most "
+                                         f"{_MAX_IN_ITEMS}).")
                 _check_enum(column, items)
                 out.append(Filter(column, "in", items))
             else:

@@ -34,7 +34,10 @@ def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings_for(data_dir, config_file))
+    # httptools and uvloop (uvicorn[standard]) named outright: "auto" would fall back to the
+    # pure-Python h11 parser and asyncio loop without a word when they are missing.
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                http="httptools", loop="uvloop",
                 timeout_keep_alive=75, h11_max_incomplete_event_size=64 * 1024)
 
 

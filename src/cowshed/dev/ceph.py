@@ -9,7 +9,7 @@ directory's pid files (never other clusters on the same host).
 Usage::
 
     cluster = DevCephCluster(Path("/tmp/c1"))
-    cluster.up()                  # ~3 s; pools "images" and "volumes" ready for RBD
+    cluster.up()                  # ~1 s; pools "images" and "volumes" ready for RBD
     ... rados.Rados(conffile=str(cluster.conf_path)) ...
     cluster.down()
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -30,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from cowshed.dev import _procs
+from cowshed.dev._procs import pid_is_ours
 from cowshed.dev.ceph_admin import CephAdmin
 from cowshed.dev.ceph_conf import (
     CRUSH_HOST,
@@ -41,6 +42,8 @@ from cowshed.dev.ceph_conf import (
     render_conf,
 )
 from cowshed.errors import ExternalToolError
+
+__all__ = ["DEFAULT_POOLS", "CephStatus", "DevCephCluster", "pid_is_ours"]
 
 DEFAULT_POOLS = ("images", "volumes")
 _PORT_ATTEMPTS = 3
@@ -68,20 +71,6 @@ class CephStatus:
         return self.running and daemons_up and pgs_clean
 
 
-def pid_is_ours(pid: int, conf_path: Path) -> bool:
-    """True when ``pid`` is a live (non-zombie) process started with ``-c conf_path``.
-
-    Checking the command line means a recycled pid never gets a signal from us.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state != "Z" and os.fsencode(str(conf_path)) in cmdline
-
-
 class DevCephCluster:
     """One mon + ``osds`` memstore OSDs under ``dir``; see the module docstring."""
 
@@ -105,7 +94,6 @@ class DevCephCluster:
         self.pg_num = pg_num
         self.start_timeout = start_timeout
         self.fsid: str | None = None
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def conf_path(self) -> Path:
@@ -228,11 +216,11 @@ class DevCephCluster:
             self._run(["ceph-mon", "-c", str(self.conf_path), "--mkfs", "-i", MON_ID,
                        "--monmap", str(self.paths.monmap)])
             name = f"mon.{MON_ID}"
-            self._spawn(name, ["ceph-mon", "-c", str(self.conf_path), "-i", MON_ID, "-f"])
-            if self._wait_listening(name, settings.port):
+            pid = self._spawn(name, ["ceph-mon", "-c", str(self.conf_path), "-i", MON_ID, "-f"])
+            if self._wait_listening(pid, settings.port):
                 return settings
             last_error = self._log_tail(name)
-            self._stop(name, self._procs[name].pid)
+            self._stop(name, pid)
             if self.port is not None:
                 break
         raise ExternalToolError(f"ceph-mon did not start: {last_error}")
@@ -247,8 +235,10 @@ class DevCephCluster:
             mkfs.append(self._popen_quiet(["ceph-osd", "-c", str(self.conf_path), "-i",
                                            str(osd_id), "--mkfs", "--osd-uuid", str(osd_uuid)]))
         for proc in mkfs:
-            if proc.wait(timeout=self.start_timeout) != 0:
-                raise ExternalToolError(f"ceph-osd --mkfs failed: {self._output(proc)}")
+            output, _ = proc.communicate(timeout=self.start_timeout)
+            if proc.returncode != 0:
+                text = output.decode(errors="replace")[-2000:]
+                raise ExternalToolError(f"ceph-osd --mkfs failed: {text}")
         for osd_id in ids:
             self._spawn(f"osd.{osd_id}",
                         ["ceph-osd", "-c", str(self.conf_path), "-i", str(osd_id), "-f"])
@@ -266,38 +256,15 @@ class DevCephCluster:
 
     # -- processes ------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        """Start a daemon in the foreground of its own session and record its pid."""
-        with open(self.paths.log_dir / f"{name}.out", "ab") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        self._procs[name] = proc
-        self.paths.pid_file(name).write_text(f"{proc.pid}\n")
+    def _spawn(self, name: str, argv: list[str]) -> int:
+        """Start a daemon (foreground mode, own session) and record its pid."""
+        pid = _procs.spawn(argv, self.paths.log_dir / f"{name}.out")
+        self.paths.pid_file(name).write_text(f"{pid}\n")
+        return pid
 
     def _stop(self, name: str, pid: int) -> None:
         sig = signal.SIGKILL if name.startswith("osd.") else signal.SIGTERM
-        if pid > 0 and pid_is_ours(pid, self.conf_path):
-            os.kill(pid, sig)
-            if not self._reap(name, pid, 10.0) and pid_is_ours(pid, self.conf_path):
-                os.kill(pid, signal.SIGKILL)
-                self._reap(name, pid, 5.0)
-        self._procs.pop(name, None)
-
-    def _reap(self, name: str, pid: int, timeout: float) -> bool:
-        """Wait for ``pid`` to end (reaping it when we are its parent); True if it did."""
-        proc = self._procs.get(name)
-        if proc is not None and proc.pid == pid:
-            try:
-                proc.wait(timeout=timeout)
-                return True
-            except subprocess.TimeoutExpired:
-                return False
-        deadline = time.monotonic() + timeout
-        while pid_is_ours(pid, self.conf_path):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        _procs.stop(pid, self.conf_path, sig)
 
     def _daemon_pids(self) -> dict[str, int | None]:
         if not self.paths.pid_dir.exists():
@@ -313,15 +280,15 @@ class DevCephCluster:
         pids = self._daemon_pids()
         return bool(pids) and all(pid is not None for pid in pids.values())
 
-    def _wait_listening(self, name: str, port: int) -> bool:
+    def _wait_listening(self, pid: int, port: int) -> bool:
         """True once the daemon accepts TCP connections; False if it exits or 10 s pass."""
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
-            if self._procs[name].poll() is not None:
+            if _procs.has_exited(pid, self.conf_path):
                 return False
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return self._procs[name].poll() is None
+                    return not _procs.has_exited(pid, self.conf_path)
             time.sleep(0.02)
         return False
 
@@ -336,11 +303,6 @@ class DevCephCluster:
     def _popen_quiet(argv: list[str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
-
-    @staticmethod
-    def _output(proc: subprocess.Popen[bytes]) -> str:
-        out = proc.stdout.read() if proc.stdout else b""
-        return out.decode(errors="replace")[-2000:]
 
     def _run(self, argv: list[str]) -> None:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)

@@ -227,6 +227,25 @@ class StreamInspector:
         assert self._result is not None
         return self._result
 
+    def check_so_far(self) -> None:
+        """Raise now what finish() would raise, if the bytes seen already decide it.
+
+        Meaningful once ``needs_data`` is False: no inspector takes more bytes from then on, so
+        the single-format, safety, qed, virtual-size and format-match checks are final. Checks
+        that need the end of the stream (a VMDK footer, truncation) wait for finish(), and
+        passing here does not mean finish() passes. Lets a caller stop writing a large refused
+        upload after its first blocks. The error raised is also what finish() raises.
+        """
+        if self._hungry or self._result is not None:
+            return
+        if self._error is None:
+            try:
+                _Verdict(self).decide_early()
+            except UnsafeImage as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+
     def _feed_probes(self, view: memoryview) -> int:
         """Feed aligned pieces while some probe is hungry; return how many bytes went in.
 
@@ -309,6 +328,17 @@ class _Verdict:
             virtual_size=self._virtual_size(effective, probe),
             safety_checks=tuple(self.passed),
         )
+
+    def decide_early(self) -> None:
+        """The part of decide() no later byte can change (see StreamInspector.check_so_far):
+        probes waiting only for the stream's tail are safety-checked at finish()."""
+        probe = self._single_match()
+        detected = DiskFormat(probe.name) if probe else DiskFormat.RAW
+        if probe is None:
+            self._check_declared_parses()
+        elif probe.state() is _State.SETTLED:
+            self._run_safety_checks(probe, detected)
+        self._check_agreement(detected, probe)
 
     def _check_declared_parses(self) -> None:
         probe = self.probes.get(str(self.declared)) if self.declared else None

@@ -8,6 +8,7 @@ leaves it ``active``) and drops everything it wrote.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -20,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cowshed.backends.base import Writer
 from cowshed.db.repository import utcnow
 from cowshed.domain.images import Image, ImageStatus, Location
 from cowshed.domain.tasks import Task, TaskStatus
@@ -29,6 +31,7 @@ from cowshed.errors import (
     InvalidRequest,
     InvalidStatusTransition,
     NotFound,
+    StorageFull,
 )
 from cowshed.formats.policy import ConversionPolicy, convert_for_store, inspection_required
 from cowshed.formats.qemu_img import QemuImg, default_qemu_img
@@ -81,31 +84,44 @@ class ImportService:
     # -- stage ----------------------------------------------------------------------------
 
     async def stage(self, image_id: str, chunks: AsyncIterator[bytes], size: int | None) -> None:
-        """PUT stage: queued → uploading; the data is inspected while it streams in."""
+        """PUT stage: queued → uploading; the data is inspected while it streams in.
+
+        Database and file calls (commit fsyncs) run in worker threads: a large stage must not
+        stall the event loop, and with it every other request.
+        """
+        image, writer = await asyncio.to_thread(self._begin_stage, image_id, size)
+        try:
+            # staged bytes are scratch: the stored image is hashed when the import writes it
+            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
+                            inspector=inspector_for(image, self.settings), hashing=False)
+            await drive(chunks, ingest)
+            ingest.finish()
+            await asyncio.to_thread(writer.commit)
+        except BaseException:
+            await asyncio.to_thread(self._abort_stage, image_id, writer)
+            raise
+
+    def _begin_stage(self, image_id: str, size: int | None) -> tuple[Image, Writer]:
         if "glance-direct" not in self.settings.enabled_import_methods:
             raise NotFound("The glance-direct import method is not enabled")
         image = self.repo.get_image(image_id)
         if self.deps.staging.exists(image_id):
             raise Conflict(f"Image {image_id} already has staged data")
         if size is not None and size > self.settings.image_size_cap:
-            from cowshed.errors import StorageFull
-
             raise StorageFull(f"Image size {size} exceeds the maximum of "
                               f"{self.settings.image_size_cap} bytes")
         if image.status != ImageStatus.QUEUED:
             raise InvalidStatusTransition(f"Image {image_id} is {image.status}, not queued")
         self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
-        writer = self.deps.staging.open_writer(image_id, size)
         try:
-            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
-                            inspector=inspector_for(image, self.settings))
-            await drive(chunks, ingest)
-            ingest.finish()
-            writer.commit()
+            return image, self.deps.staging.open_writer(image_id, size)
         except BaseException:
-            writer.abort()
             self._revert_status(image_id, ImageStatus.UPLOADING)
             raise
+
+    def _abort_stage(self, image_id: str, writer: Writer) -> None:
+        writer.abort()
+        self._revert_status(image_id, ImageStatus.UPLOADING)
 
     # -- import ---------------------------------------------------------------------------
 
@@ -292,14 +308,12 @@ class ImportService:
     def _download(self, image: Image, uri: str) -> None:
         with open_download(uri, self.settings) as response:
             if response.size is not None and response.size > self.settings.image_size_cap:
-                from cowshed.errors import StorageFull
-
                 raise StorageFull(f"{uri} is larger than the image size cap")
             writer = self.deps.staging.open_writer(image.id, response.size)
             try:
                 ingest = Ingest(writer, expected_size=response.size,
                                 size_cap=self.settings.image_size_cap,
-                                inspector=inspector_for(image, self.settings))
+                                inspector=inspector_for(image, self.settings), hashing=False)
                 for chunk in response.chunks:
                     ingest.process(chunk)
                 ingest.finish()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from cowshed.backends.base import Writer
-from cowshed.errors import SizeMismatch, StorageFull
+from cowshed.errors import SizeMismatch, StorageFull, UnsafeImage
 from cowshed.formats.inspect import InspectionResult, StreamInspector
 
 BLOCK_SIZE = 8 << 20
@@ -39,14 +39,18 @@ class Ingest:
 
     def __init__(
         self, writer: Writer, *, expected_size: int | None, size_cap: int,
-        inspector: StreamInspector | None, hash_algo: str = "sha512",
+        inspector: StreamInspector | None, hash_algo: str = "sha512", hashing: bool = True,
     ) -> None:
         self.writer = writer
         self.expected_size = expected_size
         self.size_cap = size_cap
         self.inspector = inspector
         self.hash_algo = hash_algo
+        #: False for scratch data whose hashes nobody reads (staging): the result's
+        #: ``checksum`` and ``os_hash_value`` are then empty.
+        self.hashing = hashing
         self.size = 0
+        self._checked = False
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._multihash = hashlib.new(hash_algo)
 
@@ -59,15 +63,28 @@ class Ingest:
             )
         if self.size > self.size_cap:
             raise StorageFull(f"Image exceeds the storage quota: more than {self.size_cap} bytes")
+        if not self.hashing:
+            self._inspect(block)
+            self.writer.write(block)
+            return
         md5 = _HASH_POOL.submit(self._md5.update, block)
         multi = _HASH_POOL.submit(self._multihash.update, block)
         try:
-            if self.inspector is not None:
-                self.inspector.feed(block)
+            self._inspect(block)
             self.writer.write(block)
         finally:
             md5.result()
             multi.result()
+
+    def _inspect(self, block: bytes) -> None:
+        """Feed the inspector; once it has seen all it needs, refuse (UnsafeImage) before
+        another byte of a refused image is written."""
+        if self.inspector is None:
+            return
+        self.inspector.feed(block)
+        if not self._checked and not self.inspector.needs_data:
+            self._checked = True
+            self.inspector.check_so_far()
 
     def finish(self) -> IngestResult:
         """Check the total size and the inspector's verdict; raises SizeMismatch, UnsafeImage."""
@@ -77,6 +94,9 @@ class Ingest:
                 f"{self.expected_size}"
             )
         inspection = self.inspector.finish() if self.inspector is not None else None
+        if not self.hashing:
+            return IngestResult(size=self.size, checksum="", os_hash_algo=self.hash_algo,
+                                os_hash_value="", inspection=inspection)
         return IngestResult(
             size=self.size, checksum=self._md5.hexdigest(), os_hash_algo=self.hash_algo,
             os_hash_value=self._multihash.hexdigest(), inspection=inspection,
@@ -107,11 +127,25 @@ async def drive(chunks: AsyncIterator[bytes], ingest: Ingest, block_size: int = 
             pending = None
         if parts:
             await loop.run_in_executor(None, ingest.process, b"".join(parts))
+    except UnsafeImage:
+        # refused early: read (and drop) the rest of the body, so that a client still sending
+        # gets the refusal instead of a reset connection; nothing more is written or hashed.
+        await _drain(chunks, ingest.size_cap - ingest.size)
+        raise
     finally:
         if pending is not None:
             # the stream failed while a block was in flight: let it finish before the caller
             # aborts the writer, so abort never races a write.
             await asyncio.gather(pending, return_exceptions=True)
+
+
+async def _drain(chunks: AsyncIterator[bytes], limit: int) -> None:
+    """Consume ``chunks`` without keeping them, up to ``limit`` bytes."""
+    seen = 0
+    async for chunk in chunks:
+        seen += len(chunk)
+        if seen > limit:
+            return
 
 
 def drive_sync(reader: BinaryIO, ingest: Ingest, block_size: int = BLOCK_SIZE) -> None:

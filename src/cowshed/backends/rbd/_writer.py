@@ -106,6 +106,7 @@ class RbdWriter:
         # One chunk buffer, reused: librbd copies the data inside aio_write (we force
         # rbd_disable_zero_copy_writes), so it may be refilled as soon as the call returns.
         self._buf = bytearray(self._chunk)
+        self._buf_view = memoryview(self._buf)  # slice assignment via memoryview is a memcpy
         self._fill = 0
         self._offset = 0  # bytes handed to librbd (or skipped as zeros) so far
         self._inflight = _Inflight(cfg.rbd_write_concurrency)
@@ -132,14 +133,14 @@ class RbdWriter:
             raise InvalidRequest(f"write to {self._key!r} after commit or abort")
         self._raise_failed_writes()
         view = memoryview(data).cast("B")
-        buf, chunk = self._buf, self._chunk
+        buf, chunk = self._buf_view, self._chunk
         while view:
             n = min(chunk - self._fill, len(view))
             buf[self._fill : self._fill + n] = view[:n]
             self._fill += n
             view = view[n:]
             if self._fill == chunk:
-                self._dispatch(buf)
+                self._dispatch(self._buf)
                 self._fill = 0
 
     def commit(self) -> StoredObject:
