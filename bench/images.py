@@ -10,8 +10,10 @@ Starts ``cowshed serve`` on a temporary data dir and two bare reference servers
 * download: ``curl -o /dev/null``; the ceiling is ``os.sendfile`` of the same bytes.
 
 Runs alternate (ceiling, cowshed, ceiling, …) so drift hits both; the median of ``--runs`` is
-reported as MiB/s with ratio = cowshed / ceiling. It also reports the server's VmHWM/VmRSS
-after a 256 MiB and after a full-size upload: memory must not grow with image size.
+reported as MiB/s with ratio = cowshed / ceiling, beside each server's CPU seconds per GiB (a
+steadier figure than wall time on a shared machine). It also reports cowshed's RSS before, at
+its peak during (VmHWM, reset before each) and after a 256 MiB and a full-size upload: memory
+must not grow with image size.
 """
 
 from __future__ import annotations
@@ -177,12 +179,30 @@ class Cowshed:
         api("DELETE", f"{self.base}/v2/images/{image_id}")
 
     def memory(self) -> dict[str, int]:
+        """VmHWM (peak since start or the last reset) and VmRSS, in MiB."""
         out: dict[str, int] = {}
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             if key in ("VmHWM", "VmRSS"):
                 out[key] = int(value.split()[0]) // 1024
         return out
+
+    def reset_peak(self) -> bool:
+        """Reset VmHWM to the current RSS (Linux ``clear_refs`` 5); False if not possible."""
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
+
+    def upload_memory(self, path: Path) -> dict[str, int]:
+        """RSS before, peak during and RSS after one upload of ``path``, in MiB."""
+        reset = self.reset_peak()
+        before = self.memory()["VmRSS"]
+        self.delete(self.upload(path, f"rss-{path.stat().st_size >> 20}", Sample([], [])))
+        after = self.memory()
+        return {"before": before, "peak": after["VmHWM"], "after": after["VmRSS"],
+                "peak_is_per_upload": int(reset)}
 
 
 def md5_of(path: Path) -> str:
@@ -209,9 +229,8 @@ class Servers:
     sendfile_pid: int
 
 
-def measure(srv: Servers, data: Path, runs: int,
-            memory: dict[str, dict[str, int]]) -> list[Row]:
-    """Alternate ceiling and cowshed runs; note the server's memory after its first upload."""
+def measure(srv: Servers, data: Path, runs: int) -> list[Row]:
+    """Alternate ceiling and cowshed runs."""
     size = data.stat().st_size
     up_ref, up_cow, down_ref, down_cow = (Sample([], []) for _ in range(4))
     kept = ""
@@ -219,8 +238,6 @@ def measure(srv: Servers, data: Path, runs: int,
         curl([*CURL_UP, str(data), srv.upload_url], size, srv.upload_pid, up_ref)
         api("DELETE", srv.upload_url)
         image_id = srv.cowshed.upload(data, f"bench-{i}", up_cow)
-        if i == 0:
-            memory[f"after a {size >> 20} MiB upload"] = srv.cowshed.memory()
         if kept:
             srv.cowshed.delete(image_id)
         else:
@@ -255,13 +272,11 @@ def run(size_mib: int, runs: int, work: Path) -> None:
           process([*ref, "upload", str(up_port), str(work / "ref")]) as up,
           process([*ref, "sendfile", str(down_port), str(data)]) as down):
         cow = Cowshed(base, server.pid)
-        memory = {"at start": cow.memory()}
-        cow.delete(cow.upload(small, "rss-256", Sample([], [])))
-        memory["after a 256 MiB upload"] = cow.memory()
+        memory = {"256 MiB": cow.upload_memory(small),
+                  f"{size_mib} MiB": cow.upload_memory(data)}
         srv = Servers(cow, f"http://127.0.0.1:{up_port}/", up.pid,
                       f"http://127.0.0.1:{down_port}/", down.pid)
-        rows = measure(srv, data, runs, memory)
-        memory["after all runs"] = cow.memory()
+        rows = measure(srv, data, runs)
     report(rows, memory, size_mib, runs)
 
 
@@ -286,10 +301,11 @@ def report(rows: list[Row], memory: dict[str, dict[str, int]], size_mib: int, ru
               f"{statistics.median(row.cowshed.cpu):>17.2f} | "
               f"{statistics.median(row.ceiling.cpu):>17.2f} |")
     print()
-    print("| cowshed server memory     | VmHWM MiB | VmRSS MiB |")
-    print("|---------------------------|----------:|----------:|")
-    for when, mem in memory.items():
-        print(f"| {when:<25} | {mem['VmHWM']:>9} | {mem['VmRSS']:>9} |")
+    print("| cowshed RSS, one upload of | before MiB | peak during MiB | after MiB |")
+    print("|----------------------------|-----------:|----------------:|----------:|")
+    for size, mem in memory.items():
+        peak = f"{mem['peak']}" + ("" if mem["peak_is_per_upload"] else " (since start)")
+        print(f"| {size:<26} | {mem['before']:>10} | {peak:>15} | {mem['after']:>9} |")
 
 
 def main() -> None:

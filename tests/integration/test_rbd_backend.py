@@ -442,13 +442,12 @@ def test_config_defaults_and_derived_values() -> None:
 def test_library_errors_are_translated(ceph_cluster: DevCephCluster) -> None:
     """Real exception classes of the bindings (no cluster call can raise NoSpace on demand)."""
     import errno
-
-    import rados
-    import rbd
+    import importlib
 
     from cowshed.backends.rbd import map_rbd_errors
     from cowshed.errors import CowshedError, Forbidden, StorageFull
 
+    rados, rbd = importlib.import_module("rados"), importlib.import_module("rbd")
     cases: list[tuple[BaseException, type[CowshedError]]] = [
         (rbd.NoSpace("full", errno=errno.ENOSPC), StorageFull),
         (rbd.DiskQuotaExceeded("quota", errno=errno.EDQUOT), StorageFull),

@@ -1,0 +1,1 @@
+"""Development services: a single-host Ceph cluster and the Ceph bindings installer."""

@@ -8,7 +8,6 @@ live process started with *this* cluster's ``ceph.conf`` — a recycled pid is l
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -43,16 +42,25 @@ def spawn(argv: list[str], log_path: Path) -> int:
     return os.posix_spawn(binary, argv, dict(os.environ), file_actions=actions, setsid=True)
 
 
-def _reap(pid: int) -> None:
-    """Collect ``pid``'s exit status if it is our exited child, so it leaves no zombie."""
-    # ChildProcessError: not our child; its parent (or init) reaps it.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+def _child_exited(pid: int) -> bool | None:
+    """For our own child: whether it exited (reaping it). None if ``pid`` is not our child."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return done == pid
 
 
 def has_exited(pid: int, conf_path: Path) -> bool:
-    """True once ``pid`` no longer runs as one of this cluster's daemons."""
-    _reap(pid)
+    """True once ``pid`` no longer runs as one of this cluster's daemons.
+
+    Our own children are judged by ``waitpid`` (which also reaps them): while a process exits,
+    /proc may already show an empty command line before it is a zombie, and judging by that
+    would leave the zombie unreaped.
+    """
+    child = _child_exited(pid)
+    if child is not None:
+        return child
     return not pid_is_ours(pid, conf_path)
 
 
@@ -68,11 +76,9 @@ def wait_exit(pid: int, conf_path: Path, timeout: float) -> bool:
 
 def stop(pid: int, conf_path: Path, sig: signal.Signals, grace: float = 10.0) -> None:
     """Send ``sig`` to ``pid`` if it is ours, SIGKILL after ``grace`` seconds, and reap it."""
-    if pid <= 0:
+    if pid <= 0 or not pid_is_ours(pid, conf_path):
         return
-    if pid_is_ours(pid, conf_path):
-        os.kill(pid, sig)
-        if not wait_exit(pid, conf_path, grace):
-            os.kill(pid, signal.SIGKILL)
-            wait_exit(pid, conf_path, 5.0)
-    _reap(pid)
+    os.kill(pid, sig)
+    if not wait_exit(pid, conf_path, grace):
+        os.kill(pid, signal.SIGKILL)
+        wait_exit(pid, conf_path, 5.0)

@@ -80,6 +80,39 @@ class ConfSettings:
         return f"v1:127.0.0.1:{self.port}"
 
 
+_FIXED_GLOBAL = (
+    "auth cluster required = none",
+    "auth service required = none",
+    "auth client required = none",
+    "ms bind msgr2 = false",
+    "ms bind ipv6 = false",
+    "public network = 127.0.0.0/8",
+    "public addr = 127.0.0.1",
+    "cluster addr = 127.0.0.1",
+    "log to stderr = false",
+    "err to stderr = false",
+    "osd pool default size = 1",
+    "osd pool default min size = 1",
+    "osd pool default pg autoscale mode = off",
+    "mon allow pool size one = true",
+    "mon allow pool delete = true",
+    "mon warn on pool no redundancy = false",
+    "mon warn on insecure global id reclaim = false",
+    "mon warn on insecure global id reclaim allowed = false",
+    "mon data avail warn = 2",
+    "mon data avail crit = 1",
+    "paxos propose interval = 0.05",
+    "osd crush update on start = false",
+    "osd class update on start = false",
+    "osd client watch timeout = 10",
+    "osd objectstore = memstore",
+)
+
+#: clients (tests, the backend, the rbd CLI) share the name client.admin: one admin socket or
+#: log file per name would make them trip over each other.
+_CLIENT = ("[client]", "admin socket =", "log file = /dev/null")
+
+
 def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
     """The ``ceph.conf`` text for a single-host, auth-less, memstore cluster.
 
@@ -95,56 +128,25 @@ def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
     * ``osd client watch timeout`` 10 s (default 30): a crashed client's open images count as
       in use until its watch expires; tests of crash clean-up should not wait 30 s.
     """
-    root = paths.root
-    lines = [
+    head = [
         "[global]",
         f"fsid = {settings.fsid}",
         f"mon host = {settings.mon_addr}",
         f"mon initial members = {MON_ID}",
-        "auth cluster required = none",
-        "auth service required = none",
-        "auth client required = none",
-        "ms bind msgr2 = false",
-        "ms bind ipv6 = false",
-        "public network = 127.0.0.0/8",
-        "public addr = 127.0.0.1",
-        "cluster addr = 127.0.0.1",
         f"run dir = {paths.run_dir}",
         f"admin socket = {paths.run_dir}/$name.asok",
         f"log file = {paths.log_dir}/$name.log",
-        "log to stderr = false",
-        "err to stderr = false",
-        "osd pool default size = 1",
-        "osd pool default min size = 1",
-        "osd pool default pg autoscale mode = off",
-        "mon allow pool size one = true",
-        "mon allow pool delete = true",
-        "mon warn on pool no redundancy = false",
-        "mon warn on insecure global id reclaim = false",
-        "mon warn on insecure global id reclaim allowed = false",
-        "mon data avail warn = 2",
-        "mon data avail crit = 1",
-        "paxos propose interval = 0.05",
-        "osd crush update on start = false",
-        "osd class update on start = false",
-        "osd client watch timeout = 10",
-        "osd objectstore = memstore",
         f"memstore device bytes = {settings.memstore_bytes}",
-        "",
-        "[client]",
-        # Clients (tests, the backend) share the name client.admin: one admin socket or log
-        # file per name would make them trip over each other.
-        "admin socket =",
-        "log file = /dev/null",
-        "",
+    ]
+    tail = [
         "[mon]",
-        f"mon data = {root / 'mon'}",
+        f"mon data = {paths.mon_data}",
         "",
         "[osd]",
-        f"osd data = {root}/osd.$id",
+        f"osd data = {paths.root}/osd.$id",
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join([*head, *_FIXED_GLOBAL, "", *_CLIENT, "", *tail])
 
 
 def free_port() -> int:

@@ -6,6 +6,7 @@ Their objects are untyped; this module and its siblings keep them behind typed f
 
 from __future__ import annotations
 
+import importlib
 import re
 import secrets
 import threading
@@ -48,8 +49,10 @@ class Bindings:
 def load_bindings(store: str) -> Bindings:
     """Import the Ceph bindings; ConfigError with the install hint when they are missing."""
     try:
-        import rados
-        import rbd
+        # importlib, not ``import``: the names are looked up at run time only, so type checkers
+        # never confuse them with a local module of the same name (bench/rbd.py).
+        rados = importlib.import_module("rados")
+        rbd = importlib.import_module("rbd")
     except ImportError as exc:
         raise ConfigError(
             f"store {store!r}: Ceph bindings unavailable ({exc}); {_INSTALL_HINT}"

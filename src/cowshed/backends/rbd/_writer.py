@@ -10,6 +10,9 @@ Protocol (crash-safe at every step):
 3. commit: wait for the writes, flush, trim to the bytes written, create and protect ``snap``,
    close, and **rename** to ``<key>`` — the rename is the publication.
 
+Any failure in ``write`` or ``commit`` removes the incomplete image before the error is raised
+(glance_store deletes the partial image on ``rbd.NoSpace`` the same way).
+
 A crash before the rename leaves only an ``.incoming.`` image, which
 :meth:`RbdBackend.cleanup_incomplete` removes once no client has it open.
 """
@@ -128,11 +131,21 @@ class RbdWriter:
         return self._offset + self._fill
 
     def write(self, data: bytes | memoryview) -> None:
-        """Append ``data``; each full chunk goes to Ceph at once. StorageFull when Ceph is full."""
+        """Append ``data``; each full chunk goes to Ceph at once.
+
+        A failure (StorageFull when Ceph is full, BackendUnavailable…) aborts the write first,
+        so the partial image is already gone when the error reaches the caller.
+        """
         if self._state != "open":
             raise InvalidRequest(f"write to {self._key!r} after commit or abort")
-        self._raise_failed_writes()
-        view = memoryview(data).cast("B")
+        try:
+            self._raise_failed_writes()
+            self._append(memoryview(data).cast("B"))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _append(self, view: memoryview) -> None:
         buf, chunk = self._buf_view, self._chunk
         while view:
             n = min(chunk - self._fill, len(view))

@@ -120,7 +120,11 @@ class RbdBackend:
         what = self._what("reading", key)
         with map_rbd_errors(what):
             image = self._lib.rbd.Image(self._cluster.ioctx(), key, read_only=True)
-            size = int(image.size())
+            try:
+                size = int(image.size())
+            except BaseException:
+                image.close()
+                raise
         end = size if length is None else min(size, offset + length)
         if offset >= end:
             image.close()
@@ -213,7 +217,7 @@ class RbdBackend:
         for name in filter(is_incoming, names):
             try:
                 with self._image(name, self._what("checking", name)) as image:
-                    if False:
+                    if list(image.watchers_list()):
                         continue
                 with map_rbd_errors(self._what("removing", name)):
                     remove_image(self._cluster, name)
