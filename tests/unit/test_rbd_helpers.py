@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from cowshed.backends._zeros import ZERO_GRAIN, nonzero_runs
 from cowshed.backends.rbd._cluster import (
     check_key,
     incoming_name,
@@ -16,7 +17,6 @@ from cowshed.backends.rbd._cluster import (
     rbd_uri,
 )
 from cowshed.backends.rbd._errors import error_for_errno
-from cowshed.backends.rbd._writer import ZERO_GRAIN, nonzero_runs
 from cowshed.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -48,14 +48,14 @@ def test_location_percent_encodes_every_component() -> None:
 def test_nonzero_runs() -> None:
     zeros = bytes(ZERO_GRAIN)
     data = os.urandom(ZERO_GRAIN)
-    assert nonzero_runs(zeros * 4, zeros) == []
-    assert nonzero_runs(data * 4, zeros) == [range(0, 4 * ZERO_GRAIN)]
+    assert nonzero_runs(zeros * 4) == []
+    assert nonzero_runs(data * 4) == [range(0, 4 * ZERO_GRAIN)]
     chunk = data + zeros + zeros + data + b"\0\0\1"
-    assert nonzero_runs(chunk, zeros) == [
+    assert nonzero_runs(chunk) == [
         range(0, ZERO_GRAIN), range(3 * ZERO_GRAIN, len(chunk))]
     # a grain whose first and last bytes are zero but whose middle is not is data
     tricky = b"\0" + b"\1" * (ZERO_GRAIN - 2) + b"\0"
-    assert nonzero_runs(zeros + tricky, zeros) == [range(ZERO_GRAIN, 2 * ZERO_GRAIN)]
+    assert nonzero_runs(zeros + tricky) == [range(ZERO_GRAIN, 2 * ZERO_GRAIN)]
 
 
 @pytest.mark.parametrize(

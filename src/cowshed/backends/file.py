@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cowshed.backends._options import parse_options
+from cowshed.backends._zeros import nonzero_runs
 from cowshed.backends.base import Capabilities, ObjectInfo, StoredObject
 from cowshed.errors import (
     AlreadyExists,
@@ -31,9 +32,6 @@ from cowshed.errors import (
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _INCOMING = ".incoming"
-#: holes are detected at this granularity (a multiple of every common filesystem block size).
-_HOLE_GRAIN = 64 << 10
-_ZERO_GRAIN = bytes(_HOLE_GRAIN)
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
@@ -89,19 +87,8 @@ class _FileWriter:
         self._pos += len(view)
 
     def _write_thin(self, fd: int, view: memoryview) -> None:
-        start = 0
-        run_start = -1
-        for start in range(0, len(view), _HOLE_GRAIN):
-            piece = view[start : start + _HOLE_GRAIN]
-            # tobytes() + bytes == is a memcmp; memoryview == bytes compares item by item (20x)
-            zero = len(piece) == _HOLE_GRAIN and piece.tobytes() == _ZERO_GRAIN
-            if zero and run_start >= 0:
-                self._write_all(fd, view[run_start:start], self._pos + run_start)
-                run_start = -1
-            elif not zero and run_start < 0:
-                run_start = start
-        if run_start >= 0:
-            self._write_all(fd, view[run_start:], self._pos + run_start)
+        for run in nonzero_runs(view):
+            self._write_all(fd, view[run.start : run.stop], self._pos + run.start)
 
     @staticmethod
     def _write_all(fd: int, view: memoryview, offset: int) -> None:

@@ -24,6 +24,7 @@ import logging
 import threading
 from typing import Any
 
+from cowshed.backends._zeros import nonzero_runs
 from cowshed.backends.base import StoredObject
 from cowshed.backends.rbd._cluster import SNAP_NAME, Cluster, incoming_name
 from cowshed.backends.rbd._errors import error_for_errno, map_rbd_errors
@@ -33,31 +34,6 @@ log = logging.getLogger(__name__)
 
 #: glance_store caps the resize-on-write step at 8 GiB.
 MAX_GROW_STEP = 8 << 30
-#: zero regions are found (and skipped when thin) at this granularity, as in the file store.
-ZERO_GRAIN = 64 << 10
-
-
-def nonzero_runs(chunk: bytes | bytearray, zeros: bytes) -> list[range]:
-    """The byte ranges of ``chunk`` to write: maximal runs of ``len(zeros)``-sized grains that
-    are not all zero. An all-zero chunk gives ``[]``; a chunk without zero grains gives one run.
-    """
-    grain = len(zeros)
-    runs: list[range] = []
-    start = -1
-    for off in range(0, len(chunk), grain):
-        end = min(off + grain, len(chunk))
-        # Cheap pre-test on two bytes first: random data almost never gets to the compare.
-        zero = chunk[off] == 0 and chunk[end - 1] == 0 and chunk[off:end] == zeros[: end - off]
-        if zero and start >= 0:
-            runs.append(range(start, off))
-            start = -1
-        elif not zero and start < 0:
-            start = off
-    if start >= 0:
-        runs.append(range(start, len(chunk)))
-    return runs
-
-
 class _Inflight:
     """Bounds the aio writes in flight and collects their errors.
 
@@ -103,7 +79,6 @@ class RbdWriter:
         self._temp = incoming_name(key)
         self._chunk = cfg.chunk_bytes
         self._thin = cfg.rbd_thin_provisioning
-        self._zeros = bytes(ZERO_GRAIN) if self._thin else b""
         self._size = size_hint if size_hint is not None else self._chunk
         self._step = self._chunk
         # One chunk buffer, reused: librbd copies the data inside aio_write (we force
@@ -194,7 +169,7 @@ class RbdWriter:
         if not self._thin:
             self._aio_write(data, offset)
             return
-        for run in nonzero_runs(data, self._zeros):
+        for run in nonzero_runs(data):
             piece = data if len(run) == len(data) else data[run.start : run.stop]
             self._aio_write(piece, offset + run.start)
 
