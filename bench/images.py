@@ -36,6 +36,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve().parent
 MIB = 1 << 20
@@ -79,27 +80,26 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
 def process(argv: list[str], ready_url: str | None = None,
             log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``argv``; wait for ``ready_url`` (or a ``ready`` line); always stop it."""
-    out = log.open("wb") if log else subprocess.DEVNULL
-    stdout = subprocess.PIPE if ready_url is None else out
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=out)
-    try:
-        if ready_url is None:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if line.strip() != b"ready":
-                raise RuntimeError(f"{argv[:3]} did not start: {line!r}")
-        else:
-            _wait_http(ready_url, proc)
-        yield proc
-    finally:
-        proc.terminate()
+    with contextlib.ExitStack() as stack:
+        out: IO[bytes] | int = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        stdout = subprocess.PIPE if ready_url is None else out
+        proc = stack.enter_context(subprocess.Popen(argv, stdout=stdout, stderr=out))
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if log and out is not subprocess.DEVNULL:
-            out.close()  # type: ignore[union-attr]
+            if ready_url is None:
+                assert proc.stdout is not None
+                line = proc.stdout.readline()
+                if line.strip() != b"ready":
+                    raise RuntimeError(f"{argv[:3]} did not start: {line!r}")
+            else:
+                _wait_http(ready_url, proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def cpu_seconds(pid: int) -> float:

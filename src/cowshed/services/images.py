@@ -185,9 +185,14 @@ class ImageService:
             raise
 
     def finish_delete(self, image_id: str) -> None:
-        """Remove the data of a row marked ``deleted`` from every store, then the row."""
-        for location in self.repo.get_image(image_id).locations:
-            self._delete_data(image_id, location.store)
+        """Remove the data of a row marked ``deleted`` from every store, then the row.
+
+        Stores that can refuse (InUse: clones of their snapshots) go first, so a refusal comes
+        before any other copy is gone and the image keeps all its locations.
+        """
+        stores = [loc.store for loc in self.repo.get_image(image_id).locations]
+        for store in sorted(stores, key=lambda name: not self._may_refuse(name)):
+            self._delete_data(image_id, store)
         self._discard_staging(image_id)
         with contextlib.suppress(NotFound):
             self.repo.delete_image(image_id)
@@ -204,6 +209,11 @@ class ImageService:
         if len(image.locations) == 1:
             raise Forbidden("Cannot delete the last location of an image")
         self._delete_data(image_id, store)
+
+    def _may_refuse(self, store: str) -> bool:
+        """True for stores whose objects can have dependants (clones) that block a delete."""
+        caps = self.deps.stores.get(store).capabilities
+        return caps.clone or caps.snapshots
 
     def _delete_data(self, image_id: str, store: str) -> None:
         backend = self.deps.stores.get(store)
