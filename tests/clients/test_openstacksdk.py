@@ -32,9 +32,13 @@ def _connect(endpoint: str) -> Any:
                              load_envvars=False)
 
 
-@pytest.fixture(scope="module", params=["root", "image-prefix"])
+@pytest.fixture(scope="module", params=["root", "image-prefix", "v2-suffix"])
 def conn(request: pytest.FixtureRequest, live_server: LiveServer) -> Iterator[Any]:
-    endpoint = live_server.url if request.param == "root" else live_server.image_url
+    # a catalog may list the endpoint bare, under /image (devstack) or with a /v2 suffix
+    endpoint = {
+        "root": live_server.url, "image-prefix": live_server.image_url,
+        "v2-suffix": live_server.image_url + "/v2",
+    }[request.param]
     connection = _connect(endpoint)
     yield connection
     connection.close()

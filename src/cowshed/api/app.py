@@ -36,6 +36,10 @@ def _table() -> list[tuple[str, str, Endpoint]]:
     return [
         ("GET", "/", discovery.root),
         ("GET", "/versions", discovery.versions),
+        # Glance's version negotiation maps a bare /v2 to the version list, so endpoints
+        # registered with a /v2 suffix still pass client version discovery.
+        ("GET", "/v2", discovery.root),
+        ("GET", "/v2/", discovery.root),
         ("GET", "/v2/schemas/{name}", discovery.schema),
         ("POST", "/v2/images", images.create_image),
         ("GET", "/v2/images", images.list_images),
