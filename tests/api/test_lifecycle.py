@@ -117,3 +117,21 @@ def test_deleted_image_id_can_be_reused_and_uploaded(client: TestClient, upload:
     assert client.get(f"/v2/images/{wanted}/file").status_code == 204
     assert upload(wanted, b"two").status_code == 204
     assert client.get(f"/v2/images/{wanted}/file").content == b"two"
+
+
+def test_row_marked_deleted_is_invisible(client: TestClient, active_image: Any) -> None:
+    """A delete marks the row first; until it is gone, clients already see a 404."""
+    from cowshed.domain.images import ImageStatus
+
+    image = active_image()
+    repo = client.app.state.services.deps.repo  # type: ignore[attr-defined]
+    repo.set_status(image["id"], ImageStatus.ACTIVE, ImageStatus.DELETED)
+    base = f"/v2/images/{image['id']}"
+    json_error(client.get(base), 404)
+    json_error(client.get(base + "/file"), 404)
+    json_error(client.delete(base), 404)
+    json_error(client.put(base + "/tags/x"), 404)
+    json_error(client.post(base + "/actions/deactivate"), 404)
+    json_error(client.patch(base, content=b"[]", headers={"Content-Type": PATCH21}), 404)
+    assert client.get("/v2/images").json()["images"] == []
+    assert client.get("/v2/images?status=deleted").json()["images"] == []

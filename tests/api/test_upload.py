@@ -260,3 +260,37 @@ def test_concurrent_uploads_only_one_wins(settings: Any) -> None:
                 return [first_resp.status_code, second.status_code]
 
     assert asyncio.run(run()) == [204, 409]
+
+
+def test_delete_during_upload_gives_410_and_leaves_nothing(settings: Any, data_dir: Path) -> None:
+    """Glance: an image deleted while its data streams in answers the upload 410 Gone."""
+    import httpx
+
+    from cowshed.api.app import create_app
+
+    app = create_app(settings)
+
+    async def run() -> tuple[int, int, int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                image_id = (await c.post("/v2/images", json={
+                    "disk_format": "raw", "container_format": "bare"})).json()["id"]
+                gate = asyncio.Event()
+
+                async def slow() -> Any:
+                    yield b"a" * 1000
+                    await gate.wait()
+                    yield b"b" * 1000
+
+                upload = asyncio.create_task(c.put(f"/v2/images/{image_id}/file",
+                                                   content=slow(), headers=OCTET))
+                await asyncio.sleep(0.2)
+                deleted = await c.delete(f"/v2/images/{image_id}")
+                gate.set()
+                uploaded = await upload
+                shown = await c.get(f"/v2/images/{image_id}")
+                return deleted.status_code, uploaded.status_code, shown.status_code
+
+    assert asyncio.run(run()) == (204, 410, 404)
+    assert store_files(data_dir) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import errno
 import os
 import sys
@@ -17,6 +18,7 @@ from cowshed.backends.rbd._cluster import (
     rbd_uri,
 )
 from cowshed.backends.rbd._errors import error_for_errno
+from cowshed.backends.rbd._writer import whole_buffer
 from cowshed.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -56,6 +58,21 @@ def test_nonzero_runs() -> None:
     # a grain whose first and last bytes are zero but whose middle is not is data
     tricky = b"\0" + b"\1" * (ZERO_GRAIN - 2) + b"\0"
     assert nonzero_runs(zeros + tricky) == [range(ZERO_GRAIN, 2 * ZERO_GRAIN)]
+
+
+def test_whole_buffer_is_the_callers_object_or_none() -> None:
+    data, mutable = b"abcdef", bytearray(b"abcdef")
+    assert whole_buffer(data) is data
+    assert whole_buffer(mutable) is mutable
+    assert whole_buffer(memoryview(data)) is data
+    assert whole_buffer(memoryview(mutable)[:6].cast("B")) is mutable
+    assert whole_buffer(memoryview(mutable).toreadonly()) is mutable
+    # anything that is not all of a bytes/bytearray needs a copy
+    assert whole_buffer(memoryview(data)[1:]) is None
+    assert whole_buffer(memoryview(data)[:-1]) is None
+    assert whole_buffer(memoryview(data)[::-1]) is None
+    assert whole_buffer(memoryview(array.array("B", data))) is None
+    assert whole_buffer(memoryview(array.array("i", [1, 2])).cast("B")) is None
 
 
 @pytest.mark.parametrize(

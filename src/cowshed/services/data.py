@@ -114,6 +114,7 @@ class DataService:
             if isinstance(exc, NotFound) or self._being_deleted(image.id):
                 raise Gone(f"Image {image.id} was deleted during the upload") from exc
             self.repo.remove_location(image.id, backend.name)
+            self._restore(image.id, ImageStatus.SAVING)
             raise
         return self.repo.get_image(image.id)
 
@@ -145,6 +146,8 @@ class DataService:
         deactivated image's data is refused (Forbidden) unless ``is_admin`` (Glance's rule).
         """
         image = self.repo.get_image(image_id)
+        if image.status == ImageStatus.DELETED:  # a delete is under way
+            raise NotFound(f"No image found with ID {image_id}")
         if image.status == ImageStatus.DEACTIVATED and not is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         if not image.locations:

@@ -103,11 +103,26 @@ class Ingest:
         )
 
 
+def _cut(parts: list[bytes | memoryview], held: int, size: int) -> tuple[bytes, int]:
+    """Join the first ``size`` of the ``held`` bytes in ``parts`` into one block; ``parts`` keeps
+    the rest (a view of the last part, not a copy). Requires ``held >= size``."""
+    extra = held - size
+    rest: list[bytes | memoryview] = []
+    if extra:
+        last = memoryview(parts[-1])
+        parts[-1], rest = last[: len(last) - extra], [last[len(last) - extra :]]
+    block = b"".join(parts)
+    parts[:] = rest
+    return block, extra
+
+
 async def drive(chunks: AsyncIterator[bytes], ingest: Ingest, block_size: int = BLOCK_SIZE) -> None:
-    """Pump ``chunks`` through ``ingest`` in ``block_size`` blocks, one block in flight."""
+    """Pump ``chunks`` through ``ingest`` in blocks of exactly ``block_size`` bytes (the last
+    may be shorter), one block in flight. Exact blocks line up with the stores' chunks, so a
+    writer can pass them on without copying them (the RBD writer does)."""
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     held = 0
     try:
         async for chunk in chunks:
@@ -115,10 +130,8 @@ async def drive(chunks: AsyncIterator[bytes], ingest: Ingest, block_size: int = 
                 continue
             parts.append(chunk)
             held += len(chunk)
-            if held >= block_size:
-                block = b"".join(parts)
-                parts.clear()
-                held = 0
+            while held >= block_size:
+                block, held = _cut(parts, held, block_size)
                 if pending is not None:
                     await pending
                 pending = loop.run_in_executor(None, ingest.process, block)

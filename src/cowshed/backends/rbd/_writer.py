@@ -4,11 +4,18 @@ Protocol (crash-safe at every step):
 
 1. create the image under a private name ``.incoming.<key>.<random>`` (never a valid key, so
    ``exists``/``keys`` cannot see it);
-2. write ``chunk``-sized, chunk-aligned pieces with up to ``rbd_write_concurrency`` ``aio_write``
-   calls in flight; all-zero chunks are skipped when thin; with no size hint the image grows
-   in steps that double from one chunk up to 8 GiB (glance_store's resize-on-write);
+2. write pieces that start on chunk boundaries, with at most ``rbd_write_concurrency``
+   chunks' worth of ``aio_write`` calls in flight; all-zero regions are skipped when thin; with
+   no size hint the image grows in steps that double from one chunk up to 8 GiB (glance_store's
+   resize-on-write);
 3. commit: wait for the writes, flush, trim to the bytes written, create and protect ``snap``,
    close, and **rename** to ``<key>`` — the rename is the publication.
+
+Data path: a block that starts on a chunk boundary and is a whole number of chunks (uploads
+and imports hand 8 MiB blocks, the default object size) goes to ``aio_write`` as the caller's own
+``bytes``/``bytearray``, with no copy of ours; anything else is gathered in one chunk buffer.
+Either way librbd copies the data inside ``aio_write`` (``rbd_disable_zero_copy_writes``, set
+by ``_cluster``), so neither the buffer nor a caller's block is needed once the call returns.
 
 Any failure in ``write`` or ``commit`` removes the incomplete image before the error is raised
 (glance_store deletes the partial image on ``rbd.NoSpace`` the same way).
@@ -20,6 +27,7 @@ A crash before the rename leaves only an ``.incoming.`` image, which
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from typing import Any
@@ -34,11 +42,26 @@ log = logging.getLogger(__name__)
 
 #: glance_store caps the resize-on-write step at 8 GiB.
 MAX_GROW_STEP = 8 << 30
-class _Inflight:
-    """Bounds the aio writes in flight and collects their errors.
 
-    Completion callbacks run on a librbd thread; they touch only this object (never the
-    writer), so a dropped writer is freed at once and its image closed (see ``del writer``).
+
+def whole_buffer(data: bytes | bytearray | memoryview) -> bytes | bytearray | None:
+    """The ``bytes``/``bytearray`` that ``data`` is all of, which ``aio_write`` takes as it is;
+    None for a slice or any other buffer (those are copied into the chunk buffer)."""
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    obj = data.obj
+    if isinstance(obj, (bytes, bytearray)) and data.contiguous and data.nbytes == len(obj):
+        return obj  # contiguous, inside obj and as long as obj: the same bytes
+    return None
+
+
+class _Inflight:
+    """Bounds the aio writes in flight, in chunk-sized slots, and collects their errors.
+
+    A write takes one slot per chunk it covers (rounded up), so at most ``limit`` chunks' worth
+    of data is in flight however the writes are cut. Completion callbacks run on a librbd
+    thread; they touch only this object (never the writer), so a dropped writer is freed at
+    once and its image closed (see ``del writer``).
     """
 
     def __init__(self, limit: int) -> None:
@@ -47,18 +70,22 @@ class _Inflight:
         self._lock = threading.Lock()
         self.errors: list[int] = []
 
-    def acquire(self) -> None:
-        self._slots.acquire()
+    def acquire(self, slots: int) -> None:
+        # Only the writer's thread acquires, and completions only release: taking the slots
+        # one at a time cannot deadlock (``slots`` ≤ ``limit``).
+        for _ in range(slots):
+            self._slots.acquire()
 
-    def done(self, completion: Any) -> None:
+    def done(self, slots: int, data: bytes | bytearray, completion: Any) -> None:
+        """The completion of a write of ``data``, which was held until now."""
         ret = int(completion.get_return_value())
         if ret < 0:
             with self._lock:
                 self.errors.append(ret)
-        self._slots.release()
+        self._slots.release(slots)
 
-    def release(self) -> None:
-        self._slots.release()
+    def release(self, slots: int) -> None:
+        self._slots.release(slots)
 
     def drain(self) -> None:
         """Wait until nothing is in flight."""
@@ -115,10 +142,26 @@ class RbdWriter:
             raise InvalidRequest(f"write to {self._key!r} after commit or abort")
         try:
             self._raise_failed_writes()
-            self._append(memoryview(data).cast("B"))
+            whole = self._whole_chunks(data)
+            if whole is not None:
+                self._dispatch(whole)
+            else:
+                self._append(memoryview(data).cast("B"))
         except BaseException:
             self.abort()
             raise
+
+    def _whole_chunks(self, data: bytes | memoryview) -> bytes | bytearray | None:
+        """``data`` as a buffer to send without copying it, when it is chunk-aligned: nothing
+        is buffered (so the offset is on a chunk boundary), its length is a whole number of
+        chunks, and at most the concurrency limit of them (a bigger block is cut through the
+        buffer, so no single write exceeds the bound)."""
+        if self._fill:
+            return None
+        n, chunk = data.nbytes if isinstance(data, memoryview) else len(data), self._chunk
+        if not n or n % chunk or n > chunk * self._inflight.limit:
+            return None
+        return whole_buffer(data)
 
     def _append(self, view: memoryview) -> None:
         buf, chunk = self._buf_view, self._chunk
@@ -175,12 +218,15 @@ class RbdWriter:
 
     def _aio_write(self, data: bytes | bytearray, offset: int) -> None:
         inflight = self._inflight
-        inflight.acquire()
+        slots = min(-(-len(data) // self._chunk), inflight.limit)
+        inflight.acquire(slots)
         try:
-            with map_rbd_errors(f"writing {self._key!r}"):
-                self._image.aio_write(data, offset, inflight.done)
+            # The memoryview pins a caller's bytearray (it cannot be resized by another thread)
+            # while librbd copies it with the GIL released.
+            with memoryview(data), map_rbd_errors(f"writing {self._key!r}"):
+                self._image.aio_write(data, offset, functools.partial(inflight.done, slots, data))
         except BaseException:
-            inflight.release()  # no completion will come for a write that was not queued
+            inflight.release(slots)  # no completion will come for a write that was not queued
             raise
 
     def _ensure_size(self, end: int) -> None:
@@ -200,7 +246,7 @@ class RbdWriter:
     def _finish_image(self) -> int:
         """Flush, trim, snapshot+protect and close; returns the object's size."""
         if self._fill:
-            tail, self._fill = bytes(self._buf[: self._fill]), 0
+            tail, self._fill = bytes(self._buf_view[: self._fill]), 0
             self._dispatch(tail)
         self._inflight.drain()
         self._raise_failed_writes()
