@@ -287,6 +287,84 @@ def test_parallel_writers_share_one_backend(rbd_backend: RbdBackend) -> None:
     assert errors == []
 
 
+class _SpyImage:
+    """Wraps a writer's ``rbd.Image``; records ``(id(data), offset, length)`` of each aio_write."""
+
+    def __init__(self, image: Any) -> None:
+        self.image = image
+        self.writes: list[tuple[int, int, int]] = []
+
+    def aio_write(self, data: Any, offset: int, oncomplete: Any) -> Any:
+        self.writes.append((id(data), offset, len(data)))
+        return self.image.aio_write(data, offset, oncomplete)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.image, name)
+
+
+def spy_on(writer: Any) -> _SpyImage:
+    spy = _SpyImage(writer._image)
+    writer._image = spy
+    return spy
+
+
+def test_aligned_blocks_pass_through_mixed_with_buffered_ones(rbd_backend: RbdBackend) -> None:
+    """Whole chunks at a chunk boundary go to aio_write as the caller's own object (no copy);
+    other blocks go through the chunk buffer. Mixed, the bytes read back are the bytes written,
+    zero regions of a passed block are still skipped, and a caller may refill its bytearray as
+    soon as ``write`` returns."""
+    chunk = 8 * MiB
+    reused = bytearray(os.urandom(chunk))
+    one, two, half_zero = os.urandom(chunk), os.urandom(2 * chunk), os.urandom(chunk) + bytes(chunk)
+    blocks: list[bytes | memoryview] = [
+        one,                                       # passed at 0
+        memoryview(reused),                        # passed at 8 MiB: the bytearray itself
+        os.urandom(3 * MiB),                       # buffered…
+        memoryview(os.urandom(6 * MiB))[MiB:],     # …a slice, buffered; completes the chunk
+        two,                                       # passed at 24 MiB, one 16 MiB write
+        half_zero,                                 # passed at 40 MiB; only its data half written
+        os.urandom(5 * chunk),                     # more than the in-flight bound: buffered
+        os.urandom(chunk + 1),                     # not whole chunks: buffered
+        os.urandom(chunk),                         # whole, but off a chunk boundary: buffered
+        b"tail",
+    ]
+    key = new_key()
+    writer = rbd_backend.open_writer(key, None)  # unknown size: the image grows under them
+    spy = spy_on(writer)
+    expected = bytearray()
+    for block in blocks:
+        expected += block
+        writer.write(block)
+        if block is blocks[1]:
+            reused[:] = os.urandom(chunk)  # librbd has its copy: refilling changes nothing
+    writer.commit()
+    assert get(rbd_backend, key) == expected
+    info = rbd_backend.stat(key)
+    assert (info.size, info.allocated) == (len(expected), len(expected) - chunk)
+    passed = {id(one): 0, id(reused): chunk, id(two): 3 * chunk}
+    assert [(o, n) for i, o, n in spy.writes if i in passed] == [
+        (0, chunk), (chunk, chunk), (3 * chunk, 2 * chunk)]
+    assert (5 * chunk, chunk) in [(o, n) for _, o, n in spy.writes]  # half_zero's data half
+    assert all(o % chunk == 0 for _, o, _ in spy.writes)
+    assert all(n <= 2 * chunk for _, _, n in spy.writes)
+
+
+def test_pass_through_keeps_the_write_bound(ceph_cluster: DevCephCluster) -> None:
+    """With one write in flight allowed, a two-chunk block is cut into chunk writes."""
+    backend = RbdBackend.from_options(
+        "serial", {**rbd_options(ceph_cluster), "rbd_write_concurrency": 1})
+    try:
+        key, data = new_key(), os.urandom(16 * MiB)
+        writer = backend.open_writer(key, len(data))
+        spy = spy_on(writer)
+        writer.write(data)
+        writer.commit()
+        assert [(o, n) for _, o, n in spy.writes] == [(0, 8 * MiB), (8 * MiB, 8 * MiB)]
+        assert get(backend, key) == data
+    finally:
+        backend.close()
+
+
 def test_reads_are_chunk_aligned_after_the_first(rbd_backend: RbdBackend) -> None:
     key = new_key()
     data = os.urandom(40 * MiB)

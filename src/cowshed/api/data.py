@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import partial
 
 from starlette.concurrency import iterate_in_threadpool
@@ -111,18 +111,6 @@ def _prefer(request: Request) -> list[str]:
     return names
 
 
-def _file_chunks(path: str, offset: int, length: int) -> Iterator[bytes]:
-    with open(path, "rb", buffering=0) as fh:
-        fh.seek(offset)
-        remaining = length
-        while remaining > 0:
-            data = fh.read(min(_READ, remaining))
-            if not data:
-                return
-            remaining -= len(data)
-            yield data
-
-
 async def download(request: Request) -> Response:
     svc = services(request)
     byte_range, suffix = parse_range(request)
@@ -137,12 +125,7 @@ async def download(request: Request) -> Response:
 
 
 def _stream(plan: DownloadPlan, partial: bool) -> Response:
-    chunks: Iterator[bytes]
-    if plan.path is not None:
-        chunks = _file_chunks(plan.path, plan.offset, plan.length)
-    else:
-        assert plan.chunks is not None
-        chunks = plan.chunks
+    chunks = plan.blocks(_READ)
     headers = {"Content-Length": str(plan.length)}
     if plan.image.checksum:
         headers["Content-MD5"] = plan.image.checksum

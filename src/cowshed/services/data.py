@@ -38,6 +38,31 @@ class DownloadPlan:
     path: str | None
     chunks: Iterator[bytes] | None
 
+    def blocks(self, block_size: int) -> Iterator[bytes]:
+        """The planned bytes, read from the local file in ``block_size`` pieces or from the
+        backend's iterator. Raises Gone if the file vanished, NotFound if there is nothing."""
+        if self.path is not None:
+            return _file_range(self.path, self.offset, self.length, block_size)
+        if self.chunks is None:
+            raise NotFound(f"Image {self.image.id} has no readable data")
+        return self.chunks
+
+
+def _file_range(path: str, offset: int, length: int, block_size: int) -> Iterator[bytes]:
+    try:
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the generator's with
+    except FileNotFoundError:
+        raise Gone(f"the data file of the image vanished: {path}") from None
+    with fh:
+        fh.seek(offset)
+        remaining = length
+        while remaining > 0:
+            block = fh.read(min(block_size, remaining))
+            if not block:
+                return
+            remaining -= len(block)
+            yield block
+
 
 class DataService:
     """Moves image bytes between clients and stores."""

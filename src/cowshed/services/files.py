@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cowshed.domain.images import Image
-from cowshed.errors import DataCorrupted, Gone, InvalidRequest, NotFound
-from cowshed.services.data import DataService, DownloadPlan
+from cowshed.errors import DataCorrupted, InvalidRequest, NotFound
+from cowshed.services.data import DataService
 from cowshed.services.ingest import BLOCK_SIZE
 
 Progress = Callable[[int], None]
@@ -72,7 +72,7 @@ def download_to(
     verifier = _Verifier(image)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cowshed-verify") as pool:
         pending: list[Future[None]] = []
-        blocks = _plan_blocks(plan)
+        blocks = plan.blocks(BLOCK_SIZE)
         try:
             for block in blocks:
                 _wait(pending)  # the previous block's hashes ran while this one was read
@@ -143,30 +143,6 @@ def _open(path: Path) -> BinaryIO:
         return path.open("rb", buffering=0)
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _plan_blocks(plan: DownloadPlan) -> Iterator[bytes]:
-    if plan.path is not None:
-        return _file_blocks(Path(plan.path), plan.offset, plan.length)
-    if plan.chunks is None:
-        raise NotFound(f"Image {plan.image.id} has no readable data")
-    return plan.chunks
-
-
-def _file_blocks(path: Path, offset: int, length: int) -> Iterator[bytes]:
-    try:
-        fh = path.open("rb", buffering=0)
-    except FileNotFoundError:
-        raise Gone(f"the data file of the image vanished: {path}") from None
-    with fh:
-        fh.seek(offset)
-        remaining = length
-        while remaining > 0:
-            block = fh.read(min(BLOCK_SIZE, remaining))
-            if not block:
-                return
-            remaining -= len(block)
-            yield block
 
 
 def _wait(futures: list[Future[None]]) -> None:

@@ -14,12 +14,12 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cowshed.backends.base import Writer
 from cowshed.db.repository import utcnow
@@ -43,6 +43,7 @@ from cowshed.services.inspection import inspector_config, inspector_for
 from cowshed.services.webdownload import open_download
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 LOCK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED = "os_glance_failed_import"
@@ -324,27 +325,37 @@ class ImportService:
 
     def _store_all(self, task: Task, image_id: str, source: _Source, targets: list[str],
                    request: ImportRequest, written: list[str]) -> None:
-        result: IngestResult | None = None
-        failed: list[str] = []
-        for store in targets:
-            try:
-                result = self._write_to_store(image_id, store, source.path)
-                written.append(store)
-            except CowshedError as exc:
-                if request.all_stores_must_succeed:
-                    raise
-                log.warning("import of %s into %s failed: %s", image_id, store, exc.message)
-                failed.append(store)
-            self._progress(image_id, targets, written, failed)
-            self._save_task(task)
-        if result is None:
+        results = self._each_store(task, image_id, targets, request, written,
+                                   lambda store: self._write_to_store(image_id, store, source.path))
+        if not results:
             raise InvalidRequest(f"Import of {image_id} failed in every store")
+        result = results[-1]
         self.repo.set_status(
             image_id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, size=result.size,
             checksum=result.checksum, os_hash_algo=result.os_hash_algo,
             os_hash_value=result.os_hash_value, virtual_size=source.virtual_size,
             disk_format=source.disk_format,
         )
+
+    def _each_store(self, task: Task, image_id: str, targets: list[str], request: ImportRequest,
+                    written: list[str], put: Callable[[str], T]) -> list[T]:
+        """Run ``put`` for every target store, recording progress after each; a failure is
+        fatal when ``all_stores_must_succeed``, else the store is listed as failed."""
+        results: list[T] = []
+        failed: list[str] = []
+        for store in targets:
+            try:
+                results.append(put(store))
+                written.append(store)
+            except CowshedError as exc:
+                if request.all_stores_must_succeed:
+                    raise
+                log.warning("%s of %s into %s failed: %s", request.method, image_id, store,
+                            exc.message)
+                failed.append(store)
+            self._progress(image_id, targets, written, failed)
+            self._save_task(task)
+        return results
 
     def _write_to_store(self, image_id: str, store: str, path: Path) -> IngestResult:
         backend = self.deps.stores.get(store)
@@ -373,18 +384,8 @@ class ImportService:
 
     def _copy(self, task: Task, image_id: str, targets: list[str], request: ImportRequest,
               written: list[str]) -> None:
-        failed: list[str] = []
-        for store in targets:
-            try:
-                self._copy_one(image_id, store)
-                written.append(store)
-            except CowshedError as exc:
-                if request.all_stores_must_succeed:
-                    raise
-                log.warning("copy of %s into %s failed: %s", image_id, store, exc.message)
-                failed.append(store)
-            self._progress(image_id, targets, written, failed)
-            self._save_task(task)
+        self._each_store(task, image_id, targets, request, written,
+                         lambda store: self._copy_one(image_id, store))
 
     def _copy_one(self, image_id: str, store: str) -> None:
         image = self.repo.get_image(image_id)
