@@ -81,7 +81,8 @@ def _tags(name: str, value: object) -> object:
         raise _bad(name, value, "must be a list of strings")
     for tag in value:
         validate_tag(tag)
-    return tuple(dict.fromkeys(value))
+    # stored as a set and listed in order, so every response shows the same order
+    return tuple(sorted(set(value)))
 
 
 def validate_tag(tag: object) -> str:
