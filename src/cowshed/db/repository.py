@@ -140,6 +140,13 @@ class Repository:
                 image_properties.c.value == value)).rowcount
         return bool(gone)
 
+    def ids_with_property(self, name: str) -> list[str]:
+        """Ids of the images whose extra property ``name`` is set and not empty."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(image_properties.c.image_id).where(
+                image_properties.c.name == name, image_properties.c.value != ""))
+            return [r[0] for r in rows]
+
     def _raise_missing_or_moved(
         self, conn: sa.Connection, image_id: str, expect: ImageStatus | None
     ) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from cowshed.db.repository import utcnow
 from cowshed.domain.images import ImageStatus
 from cowshed.domain.tasks import TaskStatus
 from cowshed.errors import CowshedError, InUse, InvalidStatusTransition, NotFound
 from cowshed.services.context import Deps
 from cowshed.services.images import ImageService
+from cowshed.services.imports import FAILED, IMPORTING_TO, LOCK, TASK_TTL
 
 log = logging.getLogger(__name__)
 _IMAGE_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
@@ -71,22 +73,40 @@ def _finish_deletes(deps: Deps) -> None:
 
 
 def _fail_tasks(deps: Deps) -> int:
-    from dataclasses import replace
+    """Fail every task a crash interrupted and end the imports they ran.
 
-    from cowshed.db.repository import utcnow
-
-    count = 0
-    for task in deps.repo.tasks_in_status([TaskStatus.PENDING, TaskStatus.PROCESSING]):
-        deps.repo.save_task(replace(task, status=TaskStatus.FAILURE, updated_at=utcnow(),
+    Like a failed import (``ImportService._undo``): the lock goes, and the stores the import
+    had still to write move from ``os_glance_importing_to_stores`` to
+    ``os_glance_failed_import``, so a client polling those properties sees a failure, not
+    an import that finished. Runs after the requeue, so locations are final here.
+    """
+    now = utcnow()
+    interrupted = deps.repo.tasks_in_status([TaskStatus.PENDING, TaskStatus.PROCESSING])
+    for task in interrupted:
+        deps.repo.save_task(replace(task, status=TaskStatus.FAILURE, updated_at=now,
+                                    expires_at=now + TASK_TTL,
                                     message="Interrupted by a restart of the service"))
-        if task.image_id:
-            for prop in ("os_glance_import_task", "os_glance_importing_to_stores"):
-                try:
-                    deps.repo.set_property(task.image_id, prop, None)
-                except NotFound:
-                    break
-        count += 1
-    return count
+    # also images whose lock or progress outlived their task (nothing runs at start-up)
+    images = {t.image_id for t in interrupted if t.image_id}
+    images.update(deps.repo.ids_with_property(LOCK))
+    images.update(deps.repo.ids_with_property(IMPORTING_TO))
+    for image_id in sorted(images):
+        with contextlib.suppress(NotFound):
+            _end_import(deps, image_id)
+    return len(interrupted)
+
+
+def _end_import(deps: Deps, image_id: str) -> None:
+    image = deps.repo.get_image(image_id)
+    props = image.properties
+    left = [s for s in props.get(IMPORTING_TO, "").split(",") if s and s not in image.stores]
+    if left:
+        failed = [s for s in props.get(FAILED, "").split(",") if s] + left
+        deps.repo.set_property(image_id, FAILED, ",".join(dict.fromkeys(failed)))
+    if props.get(IMPORTING_TO):
+        deps.repo.set_property(image_id, IMPORTING_TO, "")
+    if LOCK in props:
+        deps.repo.set_property(image_id, LOCK, None)
 
 
 def _clean_staging(deps: Deps) -> int:

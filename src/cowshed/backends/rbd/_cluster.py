@@ -26,8 +26,9 @@ ZERO_FSID = "00000000-0000-0000-0000-000000000000"
 #: how long to wait for librados to report the real fsid after connecting.
 FSID_TIMEOUT = 10.0
 
-#: set on every connection. The writer refills its chunk buffer as soon as ``aio_write``
-#: returns, which is only safe while librbd copies the data inside the call (the default).
+#: set on every connection. The writer refills its chunk buffer, and callers refill the
+#: bytearrays it passes on, as soon as ``aio_write`` returns, which is only safe while librbd
+#: copies the data inside the call (the default).
 _CLIENT_CONF = {"rbd_disable_zero_copy_writes": "true"}
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
