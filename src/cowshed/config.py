@@ -147,7 +147,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not key.startswith(ENV_PREFIX):
             continue
         name = key[len(ENV_PREFIX):].lower()
-        if name in ("config", "require_ceph", "test_slow"):
+        if name in ("config", "require_ceph", "test_slow", "test_database_url"):
             continue  # consumed elsewhere (file location, test switches)
         if name not in fields or name == "stores":
             raise ConfigError(f"unknown environment setting {key}")

@@ -13,6 +13,7 @@ so they cannot clash with ``tests/api/conftest.py``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import http.server
 import os
@@ -32,6 +33,7 @@ from cowshed.api.app import create_app
 from cowshed.config import Settings
 from cowshed.formats.qemu_img import QemuImg, QemuImgCall
 from cowshed.services.app import Services, open_services
+from tests.api.helpers import fresh_database_url
 
 TERMINAL = ("success", "failure")
 JSON = {"Accept": "application/json"}
@@ -140,6 +142,8 @@ class Api:
 def running_api(settings: Settings, audit: QemuAudit | None = None) -> Iterator[Api]:
     """The app in-process over services whose imports use ``audit``'s QemuImg."""
     audit = audit or QemuAudit()
+    if not settings.database_url:
+        settings = dataclasses.replace(settings, database_url=fresh_database_url())
     svc = open_services(settings, qemu=audit.qemu)
     assert svc.imports.qemu is audit.qemu, "the import service must use the audited qemu-img"
     try:

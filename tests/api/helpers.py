@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
+import os
 import re
 import warnings
 
 import httpx
+import sqlalchemy as sa
 
 with warnings.catch_warnings():
     # starlette warns at import time that it prefers httpx2; httpx is what the project pins.
@@ -15,6 +18,12 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 __all__ = ["TestClient"]
+
+#: Set to a ``postgresql+psycopg://…`` URL to run the API tests on that database instead of
+#: SQLite. Each app gets a fresh schema in it (see fresh_database_url); the database is scratch.
+TEST_DATABASE_URL = os.environ.get("COWSHED_TEST_DATABASE_URL", "")
+TEST_SCHEMA_PREFIX = "cowshed_test_"
+_schema_ids = itertools.count()
 
 OCTET = {"Content-Type": "application/octet-stream"}
 PATCH21 = "application/openstack-images-v2.1-json-patch"
@@ -57,3 +66,38 @@ def raw_request(client: TestClient, method: str, url: str,
             return await c.request(method, url, content=content, headers=headers)
 
     return asyncio.run(send())
+
+
+def fresh_database_url() -> str:
+    """"" for SQLite; else a URL of a new empty schema in $COWSHED_TEST_DATABASE_URL.
+
+    The schema is selected through the connection's search_path, so Alembic and every query of
+    the app land in it unchanged. conftest drops the schemas at the start and end of a session.
+    """
+    if not TEST_DATABASE_URL:
+        return ""
+    schema = f"{TEST_SCHEMA_PREFIX}{os.getpid()}_{next(_schema_ids)}"
+    engine = sa.create_engine(TEST_DATABASE_URL, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        engine.dispose()
+    url = sa.make_url(TEST_DATABASE_URL)
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+
+
+def drop_test_schemas() -> None:
+    """Drop every schema fresh_database_url made (also those left by an interrupted run)."""
+    engine = sa.create_engine(TEST_DATABASE_URL, poolclass=sa.pool.NullPool)
+    try:
+        # One transaction per schema: dropping hundreds at once runs out of lock slots.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            names = conn.execute(sa.text(
+                "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :prefix)"),
+                {"prefix": TEST_SCHEMA_PREFIX}).scalars().all()
+            for name in names:
+                conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+    finally:
+        engine.dispose()

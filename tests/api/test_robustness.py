@@ -112,6 +112,7 @@ def test_nul_bytes_in_strings(client: TestClient) -> None:
     "limit=1e3", "limit=0x10", "limit=%00", "limit=\u0663",
     "status=%00", "visibility=%FF", "name=in:", "tag=" + "t" * 300,
     "sort_dir=%00", "os_hidden=%00", "protected=", "member_status=",
+    "marker=%00", "name=%00", "owner=in:a,%00", "p%00=v", "p=%00", "tag=%00",
 ])
 def test_absurd_query_params_are_not_500(client: TestClient, create_image: CreateImage,
                                          query: str) -> None:
@@ -149,6 +150,13 @@ def test_many_property_filters(client: TestClient, create_image: CreateImage) ->
     create_image(**{f"p{i}": "v" for i in range(50)})
     query = "&".join(f"p{i}=v" for i in range(50))
     assert len(client.get("/v2/images?" + query).json()["images"]) == 1
+
+
+def test_nul_in_path_is_404(client: TestClient, create_image: CreateImage) -> None:
+    image = create_image()
+    for method, path in [("GET", "/v2/tasks/%00"), ("DELETE", f"/v2/images/{image['id']}/tags/%00"),
+                         ("GET", f"/v2/images/{image['id']}%00/tasks")]:
+        assert client.request(method, path).status_code == 404, path
 
 
 @pytest.mark.parametrize("path", ["/v2/images/%00", "/v2/images/..%2F..%2Fetc%2Fpasswd",

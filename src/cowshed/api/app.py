@@ -77,6 +77,9 @@ class _PathEndpoint:
         app = self.apps.get(method)
         if app is None:
             raise HTTPException(405, headers={"Allow": self.allow})
+        if "\x00" in scope["path"]:
+            # no id, tag or store name holds a NUL (%00), and PostgreSQL cannot even compare one
+            raise HTTPException(404)
         await app(scope, receive, send)
 
 

@@ -59,7 +59,21 @@ def decode_json(body: bytes) -> Any:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidRequest("Malformed JSON in request body: lone surrogate escape") from None
+    if _has_nul(value):
+        # a "\u0000" escape: PostgreSQL text cannot hold NUL, and no field needs one
+        raise InvalidRequest("Malformed JSON in request body: NUL character in a string")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    """True if a NUL is in any string (key or value) of a decoded JSON document."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    return False
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -37,6 +37,9 @@ def parse_list_query(params: QueryParams, settings: Settings) -> ImageQuery:
     if len(params.multi_items()) > _MAX_PARAMS:
         # each filter is one more AND: thousands of them overflow the SQL expression depth
         raise InvalidRequest(f"Too many query parameters (at most {_MAX_PARAMS}).")
+    if any("\x00" in k or "\x00" in v for k, v in params.multi_items()):
+        # no stored value holds a NUL (%00), and PostgreSQL cannot even compare one
+        raise InvalidRequest("Query parameters must not contain NUL characters.")
     filters = [*_string_filters(params), *_bool_filters(params), *_size_filters(params),
                *_time_filters(params), *_visibility(params)]
     props = {k: v for k, v in params.items() if k not in _CONTROL and k not in _STRING_FILTERS}

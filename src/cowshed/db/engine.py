@@ -11,6 +11,9 @@ from alembic.config import Config
 
 from cowshed.errors import ConfigError
 
+#: PostgreSQL advisory lock key taken while migrating (any fixed number: "cowshed" in ASCII).
+_MIGRATION_LOCK = int.from_bytes(b"cowshed", "big")
+
 
 def create_engine(url: str) -> sa.Engine:
     """Create the engine for ``url`` and bring the schema to the newest migration."""
@@ -43,5 +46,9 @@ def upgrade(engine: sa.Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Processes started together on an empty database would all create the tables, and
+            # all but one fail; this lock (held to commit) makes them migrate one after another.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

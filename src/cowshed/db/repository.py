@@ -114,12 +114,12 @@ class Repository:
     def set_property(self, image_id: str, name: str, value: str | None) -> None:
         """Set (or, with None, remove) one extra property without touching the rest."""
         with self.engine.begin() as conn:
+            _lock_image(conn, image_id)
             conn.execute(image_properties.delete().where(
                 image_properties.c.image_id == image_id, image_properties.c.name == name))
             if value is not None:
                 conn.execute(image_properties.insert().values(
                     image_id=image_id, name=name, value=value))
-            conn.execute(images.update().where(images.c.id == image_id).values(updated_at=utcnow()))
 
     def claim_property(self, image_id: str, name: str, value: str) -> bool:
         """Atomically set ``name`` only if it is absent (an import lock); True if we got it."""
@@ -266,19 +266,19 @@ class Repository:
 
     def add_tag(self, image_id: str, tag: str) -> None:
         with self.engine.begin() as conn:
+            _lock_image(conn, image_id)
             exists = conn.execute(sa.select(image_tags.c.value).where(
                 image_tags.c.image_id == image_id, image_tags.c.value == tag)).first()
             if exists is None:
                 conn.execute(image_tags.insert().values(image_id=image_id, value=tag))
-            conn.execute(images.update().where(images.c.id == image_id).values(updated_at=utcnow()))
 
     def remove_tag(self, image_id: str, tag: str) -> None:
         with self.engine.begin() as conn:
+            _lock_image(conn, image_id)
             gone = conn.execute(image_tags.delete().where(
                 image_tags.c.image_id == image_id, image_tags.c.value == tag)).rowcount
             if gone != 1:
                 raise NotFound(f"Tag {tag} not found")
-            conn.execute(images.update().where(images.c.id == image_id).values(updated_at=utcnow()))
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -315,6 +315,18 @@ class Repository:
             return [_to_task(r) for r in rows.mappings().all()]
 
 
+def _lock_image(conn: sa.Connection, image_id: str) -> None:
+    """Move ``updated_at`` to now as a transaction's first write, which locks the image row.
+
+    The writes that replace properties or tags start so (save_image with its compare-and-set
+    does too), so concurrent writers of one image queue in one order: on PostgreSQL they would
+    otherwise deadlock, or both insert the same property or tag (a unique violation). SQLite
+    takes its database-wide write lock at the first write, so there it also orders add_tag's
+    look-up before its insert.
+    """
+    conn.execute(images.update().where(images.c.id == image_id).values(updated_at=utcnow()))
+
+
 def _db_value(value: object) -> object:
     if isinstance(value, ImageStatus | Visibility):
         return str(value)
@@ -322,7 +334,11 @@ def _db_value(value: object) -> object:
 
 
 def _sort_expr(key: str) -> sa.ColumnElement[Any]:
+    """NULL sorts as -1 or "" (first ascending on every dialect: SQLite puts NULLs first,
+    PostgreSQL last). Only nullable columns: PostgreSQL rejects COALESCE(timestamp, '')."""
     col = images.c[key]
+    if not col.nullable:
+        return col
     return sa.func.coalesce(col, -1 if key in _NUMERIC else "")
 
 

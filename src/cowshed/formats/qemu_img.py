@@ -7,7 +7,8 @@ Rules every call follows (Glance, Nova and Cinder learned each of them from a CV
 * file names are absolute paths; relative names and protocol or ``json:`` specifications are
   refused (CVE-2024-4467);
 * qemu-img runs under CPU-time and address-space limits (``prlimit``) and a wall-clock timeout,
-  because crafted headers can make it eat memory and CPU (bug 1449062);
+  because crafted headers can make it eat memory and CPU (bug 1449062), and dies with the
+  server (``setpriv --pdeathsig``): a killed server leaves no conversion running behind it;
 * ``info`` output is JSON, parsed into typed records, and the format qemu-img reports must equal
   the one requested (nova bug 2071734).
 
@@ -15,8 +16,9 @@ Callers must only hand qemu-img bytes that passed :mod:`cowshed.formats.inspect`
 qcow2 with an external data file already opens that file.
 
 A :class:`QemuImg` instance holds the limits and an optional audit callback that sees every
-argv before it runs, so tests can prove what ran (or that nothing did). ``prlimit`` is used
-instead of a ``preexec_fn`` because the server runs threads, where ``preexec_fn`` may deadlock.
+argv before it runs, so tests can prove what ran (or that nothing did). ``prlimit`` and
+``setpriv`` are used instead of a ``preexec_fn`` because the server runs threads, where
+``preexec_fn`` may deadlock.
 """
 
 from __future__ import annotations
@@ -330,7 +332,7 @@ class QemuImg:
         argv = (self._binary, *args)
         if self._audit is not None:
             self._audit(QemuImgCall(operation=operation, argv=argv, limits=limits))
-        cmd = [*_prlimit_prefix(limits), _which(self._binary), *args]
+        cmd = [*_pdeathsig_prefix(), *_prlimit_prefix(limits), _which(self._binary), *args]
         try:
             proc = subprocess.run(
                 cmd, capture_output=True, text=True, errors="replace", timeout=limits.timeout,
@@ -360,6 +362,19 @@ def _which(binary: str) -> str:
     if found is None:
         raise ExternalToolError(f"{binary} not found (install the qemu-utils package)")
     return found
+
+
+def _pdeathsig_prefix() -> list[str]:
+    """``setpriv --pdeathsig KILL``: qemu-img dies with the thread that waits for it.
+
+    Without it a SIGKILLed server leaves its qemu-img running: a conversion goes on for
+    minutes, into a file the next start's recovery already removed (disk space held until
+    it ends), once per crash. The signal is tied to the forking thread, which blocks in
+    ``subprocess.run`` until qemu-img ends, so it never fires early. Skipped where util-linux
+    has no ``setpriv`` (older than 2.33).
+    """
+    setpriv = shutil.which("setpriv", path=_ENV["PATH"])
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 def _prlimit_prefix(limits: ResourceLimits) -> list[str]:
