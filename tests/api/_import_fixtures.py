@@ -142,8 +142,9 @@ class Api:
 def running_api(settings: Settings, audit: QemuAudit | None = None) -> Iterator[Api]:
     """The app in-process over services whose imports use ``audit``'s QemuImg."""
     audit = audit or QemuAudit()
-    if not settings.database_url:
-        settings = dataclasses.replace(settings, database_url=fresh_database_url())
+    url = "" if settings.database_url else fresh_database_url()
+    if url:  # $COWSHED_TEST_DATABASE_URL set: a fresh PostgreSQL schema
+        settings = dataclasses.replace(settings, database_url=url)
     svc = open_services(settings, qemu=audit.qemu)
     assert svc.imports.qemu is audit.qemu, "the import service must use the audited qemu-img"
     try:

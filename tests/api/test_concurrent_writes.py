@@ -38,7 +38,7 @@ def test_same_tag_put_concurrently(client: TestClient, create_image: CreateImage
     for _ in range(5):
         image_id = create_image()["id"]
         url = f"/v2/images/{image_id}/tags/web"
-        codes = [r.status_code for r in _together([lambda: client.put(url)] * 6)]
+        codes = [r.status_code for r in _together([lambda url=url: client.put(url)] * 6)]
         assert codes == [204] * 6
         assert client.get(f"/v2/images/{image_id}").json()["tags"] == ["web"]
 

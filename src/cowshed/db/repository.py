@@ -28,6 +28,8 @@ SORT_KEYS = frozenset({
     "name", "status", "container_format", "disk_format", "size", "id", "created_at",
     "updated_at", "visibility", "owner", "min_ram", "min_disk", "virtual_size",
 })
+#: property names the services own (Glance reserves them from clients too).
+_SERVICE_NS = "os_glance"
 _NUMERIC = frozenset({"size", "virtual_size", "min_ram", "min_disk"})
 
 
@@ -82,18 +84,27 @@ class Repository:
             return self._hydrate(conn, [row])[0]
 
     def save_image(self, image: Image, expect_status: ImageStatus | None = None) -> Image:
-        """Write every field of ``image``; with ``expect_status`` only if the status still is that."""
+        """Write every field of ``image``; with ``expect_status`` only if the status still is that.
+
+        Properties in the reserved ``os_glance`` namespace (import lock and progress) are owned
+        by the services through :meth:`set_property` and left as they are in the database, so a
+        PATCH that read them earlier cannot write back a lock an import has released since.
+        Returns the image as stored.
+        """
         values = {c: _db_value(getattr(image, c)) for c in _BASE_COLUMNS if c != "created_at"}
+        client_props = {k: v for k, v in image.properties.items() if not k.startswith(_SERVICE_NS)}
         with self.engine.begin() as conn:
             stmt = images.update().where(images.c.id == image.id).values(**values)
             if expect_status is not None:
                 stmt = stmt.where(images.c.status == str(expect_status))
             if conn.execute(stmt).rowcount != 1:
                 self._raise_missing_or_moved(conn, image.id, expect_status)
-            conn.execute(image_properties.delete().where(image_properties.c.image_id == image.id))
+            conn.execute(image_properties.delete().where(
+                image_properties.c.image_id == image.id,
+                ~image_properties.c.name.startswith(_SERVICE_NS, autoescape=True)))
             conn.execute(image_tags.delete().where(image_tags.c.image_id == image.id))
-            self._write_children(conn, image.id, image.properties, image.tags)
-        return image
+            self._write_children(conn, image.id, client_props, image.tags)
+        return self.get_image(image.id)
 
     def set_status(
         self, image_id: str, expect: ImageStatus | Sequence[ImageStatus], new: ImageStatus,
