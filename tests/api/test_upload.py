@@ -228,69 +228,52 @@ def test_upload_of_qcow2_declared_raw_is_refused(client: TestClient, create_imag
 
 def test_concurrent_uploads_only_one_wins(settings: Any) -> None:
     """Two PUTs racing for one queued image: exactly one 204, the other 409."""
-    import httpx
+    async def second_put(c: Any, image_id: str) -> int:
+        r = await c.put(f"/v2/images/{image_id}/file", content=b"other", headers=OCTET)
+        return int(r.status_code)
 
-    from cowshed.api.app import create_app
-
-    app = create_app(settings)
-
-    async def run() -> list[int]:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-                image_id = (await c.post("/v2/images", json={
-                    "disk_format": "raw", "container_format": "bare"})).json()["id"]
-                gate = asyncio.Event()
-
-                async def slow() -> Any:
-                    yield b"a" * 1000
-                    await gate.wait()
-                    yield b"b" * 1000
-
-                first = asyncio.create_task(c.put(f"/v2/images/{image_id}/file",
-                                                  content=slow(), headers=OCTET))
-                await asyncio.sleep(0.2)
-                second = await c.put(f"/v2/images/{image_id}/file", content=b"other",
-                                     headers=OCTET)
-                gate.set()
-                first_resp = await first
-                final = (await c.get(f"/v2/images/{image_id}")).json()
-                assert final["status"] == "active"
-                assert final["size"] == 2000
-                return [first_resp.status_code, second.status_code]
-
-    assert asyncio.run(run()) == [204, 409]
+    first, second, final = asyncio.run(_during_slow_upload(settings, second_put))
+    assert [first, second] == [204, 409]
+    assert final["status"] == "active"
+    assert final["size"] == 2000
 
 
 def test_delete_during_upload_gives_410_and_leaves_nothing(settings: Any, data_dir: Path) -> None:
     """Glance: an image deleted while its data streams in answers the upload 410 Gone."""
+    async def delete(c: Any, image_id: str) -> int:
+        return int((await c.delete(f"/v2/images/{image_id}")).status_code)
+
+    uploaded, deleted, shown = asyncio.run(_during_slow_upload(settings, delete))
+    assert (deleted, uploaded, shown) == (204, 410, {"status": 404})
+    assert store_files(data_dir) == []
+
+
+async def _during_slow_upload(settings: Any, meanwhile: Any) -> tuple[int, int, Any]:
+    """Start an upload that stalls after its first KiB, run ``meanwhile(client, image_id)``,
+    let the upload finish; return (upload status, meanwhile's status, the image or 404)."""
     import httpx
 
     from cowshed.api.app import create_app
 
     app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            image_id = (await c.post("/v2/images", json={
+                "disk_format": "raw", "container_format": "bare"})).json()["id"]
+            gate = asyncio.Event()
 
-    async def run() -> tuple[int, int, int]:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-                image_id = (await c.post("/v2/images", json={
-                    "disk_format": "raw", "container_format": "bare"})).json()["id"]
-                gate = asyncio.Event()
+            async def slow() -> Any:
+                yield b"a" * 1000
+                await gate.wait()
+                yield b"b" * 1000
 
-                async def slow() -> Any:
-                    yield b"a" * 1000
-                    await gate.wait()
-                    yield b"b" * 1000
-
-                upload = asyncio.create_task(c.put(f"/v2/images/{image_id}/file",
-                                                   content=slow(), headers=OCTET))
-                await asyncio.sleep(0.2)
-                deleted = await c.delete(f"/v2/images/{image_id}")
-                gate.set()
-                uploaded = await upload
-                shown = await c.get(f"/v2/images/{image_id}")
-                return deleted.status_code, uploaded.status_code, shown.status_code
-
-    assert asyncio.run(run()) == (204, 410, 404)
-    assert store_files(data_dir) == []
+            upload = asyncio.create_task(c.put(f"/v2/images/{image_id}/file",
+                                               content=slow(), headers=OCTET))
+            await asyncio.sleep(0.2)
+            other = await meanwhile(c, image_id)
+            gate.set()
+            uploaded = await upload
+            shown = await c.get(f"/v2/images/{image_id}")
+            final = shown.json() if shown.status_code == 200 else {"status": shown.status_code}
+            return uploaded.status_code, other, final
