@@ -17,7 +17,7 @@ one table (``cowshed.api.errors``). Builtin exceptions are reserved for programm
     │   └── RangeNotSatisfiable     a Range header outside the data (416)
     ├── Forbidden                   not allowed: read-only/reserved field, protected image (403)
     ├── UnsupportedMediaType        wrong Content-Type (415)
-    ├── UnsafeImage                 image bytes failed format inspection (400/415)
+    ├── UnsafeImage                 image bytes failed format inspection (415)
     │   └── FormatMismatch          data is not the declared disk_format
     ├── UnsupportedOperation        the backend lacks the capability (400)
     ├── StorageFull                 no space left, size cap or quota exceeded (413)

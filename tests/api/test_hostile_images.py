@@ -149,7 +149,7 @@ def test_refused_image_can_be_retried_with_good_data(api: Api, hostile: list[Hos
                                                      tmp_path: Path) -> None:
     case = next(c for c in hostile if c.name == "qcow2_backing_passwd")
     image_id = _new_image(api, case, container="bare")
-    assert api.stage(image_id, case.path.read_bytes()).status_code == 400
+    assert api.stage(image_id, case.path.read_bytes()).status_code == 415
     api.client.patch(f"/v2/images/{image_id}", json=[
         {"op": "replace", "path": "/disk_format", "value": "raw"}],
         headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})

@@ -28,7 +28,9 @@ STATUS: Mapping[type[e.CowshedError], int] = {
     e.RangeNotSatisfiable: 416,
     e.Forbidden: 403,
     e.UnsupportedMediaType: 415,
-    e.UnsafeImage: 400,
+    # Glance answers a failed format check on upload with 415 (InvalidImageData with
+    # require_image_format_match); staged data gets the same answer here.
+    e.UnsafeImage: 415,
     e.UnsupportedOperation: 400,
     e.StorageFull: 413,
     e.Gone: 410,
