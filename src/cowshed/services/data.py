@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ from cowshed.errors import (
     Gone,
     InvalidStatusTransition,
     NotFound,
-    StorageFull,
 )
 from cowshed.services.context import Deps
-from cowshed.services.images import require_formats
-from cowshed.services.ingest import Ingest, IngestResult, drive
+from cowshed.services.images import requeue, require_formats
+from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive
 from cowshed.services.inspection import inspector_for
 
 log = logging.getLogger(__name__)
@@ -72,12 +70,6 @@ class DataService:
         self.repo = deps.repo
         self.settings = deps.settings
 
-    def _check_size(self, size: int | None) -> None:
-        if size is not None and size > self.settings.image_size_cap:
-            raise StorageFull(
-                f"Image size {size} exceeds the maximum of {self.settings.image_size_cap} bytes"
-            )
-
     def _open_writer(self, backend: Backend, image_id: str, size: int | None) -> Writer:
         if backend.exists(image_id) and backend.name not in self.repo.get_image(image_id).stores:
             # the leftover of a crash between commit and record update: nothing refers to it.
@@ -90,7 +82,7 @@ class DataService:
         """PUT file: queued → saving → active; any failure puts the image back to queued."""
         image = self.repo.get_image(image_id)
         require_formats(image)
-        self._check_size(size)
+        check_promised_size(size, self.settings.image_size_cap)
         backend = self.deps.stores.get(store)
         if image.status != ImageStatus.QUEUED:
             raise InvalidStatusTransition(
@@ -100,7 +92,7 @@ class DataService:
         try:
             stored, result = await self._receive(image, backend, chunks, size)
         except BaseException:
-            self._restore(image_id, ImageStatus.SAVING)
+            requeue(self.repo, image_id, ImageStatus.SAVING)
             raise
         return await asyncio.to_thread(self._activate, image, backend, stored, result)
 
@@ -139,7 +131,7 @@ class DataService:
             if isinstance(exc, NotFound) or self._being_deleted(image.id):
                 raise Gone(f"Image {image.id} was deleted during the upload") from exc
             self.repo.remove_location(image.id, backend.name)
-            self._restore(image.id, ImageStatus.SAVING)
+            requeue(self.repo, image.id, ImageStatus.SAVING)
             raise
         return self.repo.get_image(image.id)
 
@@ -155,11 +147,6 @@ class DataService:
             backend.delete(key)
         except CowshedError:
             log.exception("could not remove %s from store %s", key, backend.name)
-
-    def _restore(self, image_id: str, current: ImageStatus) -> None:
-        # deleted or moved on meanwhile: nothing to restore
-        with contextlib.suppress(NotFound, InvalidStatusTransition):
-            self.repo.set_status(image_id, current, ImageStatus.QUEUED)
 
     def plan_download(
         self, image_id: str, byte_range: tuple[int, int | None] | None, prefer: list[str],

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cowshed.db.repository import Filter, ImageQuery, utcnow
+from cowshed.db.repository import Filter, ImageQuery, Repository, utcnow
 from cowshed.domain.image_rules import check_writable, validate_id, validate_tag, validate_value
 from cowshed.domain.images import (
     SETTABLE,
@@ -228,6 +228,13 @@ class ImageService:
     def _discard_staging(self, image_id: str) -> None:
         staged = self.settings.staging_dir / image_id
         staged.unlink(missing_ok=True)
+
+
+def requeue(repo: Repository, image_id: str, current: ImageStatus) -> None:
+    """Put an image whose data operation failed back to ``queued`` (compare-and-set from
+    ``current``); if it was deleted or moved on meanwhile there is nothing to restore."""
+    with contextlib.suppress(NotFound, InvalidStatusTransition):
+        repo.set_status(image_id, current, ImageStatus.QUEUED)
 
 
 def require_formats(image: Image) -> None:

@@ -31,14 +31,13 @@ from cowshed.errors import (
     InvalidRequest,
     InvalidStatusTransition,
     NotFound,
-    StorageFull,
 )
 from cowshed.formats.policy import ConversionPolicy, convert_for_store, inspection_required
 from cowshed.formats.qemu_img import QemuImg, default_qemu_img
 from cowshed.services.context import Deps
-from cowshed.services.images import require_formats
+from cowshed.services.images import requeue, require_formats
 from cowshed.services.import_request import ImportRequest, parse_import_request
-from cowshed.services.ingest import Ingest, IngestResult, drive, drive_sync
+from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive, drive_sync
 from cowshed.services.inspection import inspector_config, inspector_for
 from cowshed.services.webdownload import open_download
 
@@ -108,9 +107,7 @@ class ImportService:
         image = self.repo.get_image(image_id)
         if self.deps.staging.exists(image_id):
             raise Conflict(f"Image {image_id} already has staged data")
-        if size is not None and size > self.settings.image_size_cap:
-            raise StorageFull(f"Image size {size} exceeds the maximum of "
-                              f"{self.settings.image_size_cap} bytes")
+        check_promised_size(size, self.settings.image_size_cap)
         if image.status != ImageStatus.QUEUED:
             raise InvalidStatusTransition(f"Image {image_id} is {image.status}, not queued")
         self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
@@ -308,8 +305,7 @@ class ImportService:
 
     def _download(self, image: Image, uri: str) -> None:
         with open_download(uri, self.settings) as response:
-            if response.size is not None and response.size > self.settings.image_size_cap:
-                raise StorageFull(f"{uri} is larger than the image size cap")
+            check_promised_size(response.size, self.settings.image_size_cap, what=uri)
             writer = self.deps.staging.open_writer(image.id, response.size)
             try:
                 ingest = Ingest(writer, expected_size=response.size,
@@ -432,8 +428,7 @@ class ImportService:
             pass  # the image was deleted meanwhile
 
     def _revert_status(self, image_id: str, current: ImageStatus) -> None:
-        with contextlib.suppress(NotFound, InvalidStatusTransition):
-            self.repo.set_status(image_id, current, ImageStatus.QUEUED)
+        requeue(self.repo, image_id, current)
         with contextlib.suppress(NotFound):
             self.deps.staging.delete(image_id)
 

@@ -23,6 +23,13 @@ BLOCK_SIZE = 8 << 20
 _HASH_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cowshed-hash")
 
 
+def check_promised_size(size: int | None, cap: int, what: str = "Image") -> None:
+    """Refuse (StorageFull) data whose announced size is over the cap before any byte moves;
+    ``Ingest`` enforces the same cap on the bytes themselves."""
+    if size is not None and size > cap:
+        raise StorageFull(f"{what} size {size} exceeds the maximum of {cap} bytes (size cap)")
+
+
 @dataclass(frozen=True)
 class IngestResult:
     """What one pass over the data learned."""
