@@ -11,7 +11,7 @@ from cowshed.api.common import call, json_response, read_json, services
 from cowshed.api.patch import media_type, parse_patch
 from cowshed.api.query import parse_list_query
 from cowshed.api.views import image_view
-from cowshed.errors import InvalidRequest, NotFound
+from cowshed.errors import Forbidden, InvalidRequest, NotFound
 
 
 def _view(request: Request, image: object) -> dict[str, object]:
@@ -94,8 +94,6 @@ async def reactivate(request: Request) -> Response:
 async def list_members(request: Request) -> Response:
     image = await call(services(request).images.get, request.path_params["image_id"])
     if str(image.visibility) != "shared":
-        from cowshed.errors import Forbidden
-
         raise Forbidden("Only shared images have members.")
     return json_response({"members": [], "schema": "/v2/schemas/members"})
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cowshed.backends._options import parse_options
 from cowshed.backends.base import Capabilities, ObjectInfo, StoredObject
-from cowshed.errors import AlreadyExists, InUse, NotFound
+from cowshed.errors import AlreadyExists, InUse, NotFound, StorageFull
 
 _READ_CHUNK = 4 << 20
 
@@ -69,8 +69,6 @@ class MemoryBackend:
         return cls(name, parse_options(name, MemoryConfig, options))
 
     def _reserve(self, n: int) -> None:
-        from cowshed.errors import StorageFull
-
         with self._lock:
             if self._used + n > self.config.max_bytes:
                 raise StorageFull(f"memory store {self.name!r} is full")

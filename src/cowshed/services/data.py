@@ -15,6 +15,7 @@ from cowshed.errors import (
     Gone,
     InvalidStatusTransition,
     NotFound,
+    RangeNotSatisfiable,
 )
 from cowshed.services.context import Deps
 from cowshed.services.images import requeue, require_formats
@@ -183,8 +184,6 @@ class DataService:
 def _resolve_range(
     byte_range: tuple[int, int | None] | None, suffix: int | None, size: int,
 ) -> tuple[int, int]:
-    from cowshed.errors import RangeNotSatisfiable
-
     if suffix is not None:
         if suffix <= 0 or size == 0:
             raise RangeNotSatisfiable("Requested range not satisfiable", size)
