@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cowshed.config import Settings, load_settings
-from cowshed.db.repository import utcnow
+from cowshed.domain.clock import utcnow
 from cowshed.domain.images import ImageStatus
 from cowshed.domain.tasks import Task, TaskStatus
 from cowshed.formats.qemu_img import QemuImg, QemuImgCall

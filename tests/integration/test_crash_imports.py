@@ -682,7 +682,7 @@ CHILD = textwrap.dedent('''
     from cowshed.config import load_settings
     from cowshed.db.repository import Repository
     from cowshed.services.app import open_services
-    from cowshed.services.imports import ImportService
+    from cowshed.services.images.imports import ImportService
 
     data_dir, toml, point, method, qcow2, uri = sys.argv[1:7]
 

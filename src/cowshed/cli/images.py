@@ -20,7 +20,6 @@ from cowshed.cli.common import (
     library,
 )
 from cowshed.cli.render import format_option, show_image, show_images, transfer_progress
-from cowshed.db.repository import SORT_KEYS, Filter, ImageQuery
 from cowshed.domain.images import (
     CONTAINER_FORMATS,
     DISK_FORMATS,
@@ -29,9 +28,10 @@ from cowshed.domain.images import (
     ImageStatus,
     Visibility,
 )
+from cowshed.domain.query import SORT_KEYS, Filter, ImageQuery
 from cowshed.errors import CowshedError
 from cowshed.services.app import Services
-from cowshed.services.files import download_file, download_to, upload_file
+from cowshed.services.images.files import download_file, download_to, upload_file
 
 
 @click.group(cls=CowshedGroup)

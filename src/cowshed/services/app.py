@@ -10,9 +10,9 @@ from cowshed.db.engine import create_engine
 from cowshed.db.repository import Repository
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.context import Deps
-from cowshed.services.data import DataService
-from cowshed.services.images import ImageService
-from cowshed.services.imports import ImportService
+from cowshed.services.images.data import DataService
+from cowshed.services.images.imports import ImportService
+from cowshed.services.images.service import ImageService
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
 

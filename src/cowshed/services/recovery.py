@@ -7,13 +7,13 @@ import logging
 import re
 from dataclasses import dataclass, replace
 
-from cowshed.db.repository import utcnow
+from cowshed.domain.clock import utcnow
 from cowshed.domain.images import ImageStatus
 from cowshed.domain.tasks import TaskStatus
 from cowshed.errors import CowshedError, InUse, InvalidStatusTransition, NotFound
 from cowshed.services.context import Deps
-from cowshed.services.images import ImageService
-from cowshed.services.imports import FAILED, IMPORTING_TO, LOCK, TASK_TTL
+from cowshed.services.images.imports import FAILED, IMPORTING_TO, LOCK, TASK_TTL
+from cowshed.services.images.service import ImageService
 
 log = logging.getLogger(__name__)
 _IMAGE_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",

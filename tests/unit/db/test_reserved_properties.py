@@ -7,7 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from cowshed.db.engine import create_engine
-from cowshed.db.repository import Repository, utcnow
+from cowshed.db.repository import Repository
+from cowshed.domain.clock import utcnow
 from cowshed.domain.images import Image, ImageStatus, Visibility
 
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cowshed.db.repository import Filter, ImageQuery, Repository, utcnow
+from cowshed.db.repository import Repository
+from cowshed.domain.clock import utcnow
 from cowshed.domain.image_rules import check_writable, validate_id, validate_tag, validate_value
 from cowshed.domain.images import (
     SETTABLE,
@@ -17,6 +18,7 @@ from cowshed.domain.images import (
     Visibility,
     check_transition,
 )
+from cowshed.domain.query import Filter, ImageQuery
 from cowshed.errors import (
     Conflict,
     Forbidden,

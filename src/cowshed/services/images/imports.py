@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cowshed.backends.base import Writer
-from cowshed.db.repository import utcnow
+from cowshed.domain.clock import utcnow
 from cowshed.domain.images import Image, ImageStatus, Location
 from cowshed.domain.tasks import Task, TaskStatus
 from cowshed.errors import (
@@ -35,11 +35,11 @@ from cowshed.errors import (
 from cowshed.formats.policy import ConversionPolicy, convert_for_store, inspection_required
 from cowshed.formats.qemu_img import QemuImg, default_qemu_img
 from cowshed.services.context import Deps
-from cowshed.services.images import requeue, require_formats
-from cowshed.services.import_request import ImportRequest, parse_import_request
+from cowshed.services.images.import_request import ImportRequest, parse_import_request
+from cowshed.services.images.inspection import inspector_config, inspector_for
+from cowshed.services.images.service import requeue, require_formats
+from cowshed.services.images.webdownload import open_download
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive, drive_sync
-from cowshed.services.inspection import inspector_config, inspector_for
-from cowshed.services.webdownload import open_download
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from starlette.datastructures import QueryParams
 
 from cowshed.config import Settings
-from cowshed.db.repository import Filter, ImageQuery
 from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, ImageStatus
+from cowshed.domain.query import Filter, ImageQuery
 from cowshed.errors import InvalidRequest
 
 _TIME_OPS = ("gt", "gte", "lt", "lte", "neq", "eq")

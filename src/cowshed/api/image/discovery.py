@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed.api.common import json_response, services
-from cowshed.api.schemas import SCHEMAS
+from cowshed.api.image.schemas import SCHEMAS
 from cowshed.errors import NotFound
 
 

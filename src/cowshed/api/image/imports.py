@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed.api.common import call, json_response, read_json, services
-from cowshed.api.data import request_body, require_octet_stream, upload_size
-from cowshed.api.views import task_view
+from cowshed.api.image.data import request_body, require_octet_stream, upload_size
+from cowshed.api.image.views import task_view
 
 
 async def stage(request: Request) -> Response:

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed.api.common import call, json_response, read_json, services
-from cowshed.api.patch import media_type, parse_patch
-from cowshed.api.query import parse_list_query
-from cowshed.api.views import image_view
+from cowshed.api.image.patch import media_type, parse_patch
+from cowshed.api.image.query import parse_list_query
+from cowshed.api.image.views import image_view
 from cowshed.errors import Forbidden, InvalidRequest, NotFound
 
 

@@ -18,9 +18,9 @@ from cowshed.errors import (
     RangeNotSatisfiable,
 )
 from cowshed.services.context import Deps
-from cowshed.services.images import requeue, require_formats
+from cowshed.services.images.inspection import inspector_for
+from cowshed.services.images.service import requeue, require_formats
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive
-from cowshed.services.inspection import inspector_for
 
 log = logging.getLogger(__name__)
 

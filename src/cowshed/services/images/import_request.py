@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cowshed.config import Settings
 from cowshed.errors import InvalidRequest
-from cowshed.services.webdownload import check_uri
+from cowshed.services.images.webdownload import check_uri
 
 METHODS = ("glance-direct", "web-download", "copy-image")
 

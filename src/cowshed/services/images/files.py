@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from cowshed.domain.images import Image
 from cowshed.errors import DataCorrupted, InvalidRequest, NotFound
-from cowshed.services.data import DataService
+from cowshed.services.images.data import DataService
 from cowshed.services.ingest import BLOCK_SIZE
 
 Progress = Callable[[int], None]

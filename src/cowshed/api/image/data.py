@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from cowshed.api.common import call, services
 from cowshed.errors import InvalidRequest, RangeNotSatisfiable, UnsupportedMediaType
-from cowshed.services.data import DownloadPlan
+from cowshed.services.images.data import DownloadPlan
 
 _DIGITS = re.compile(r"^[0-9]+$")
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")

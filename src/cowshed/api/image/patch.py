@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cowshed.errors import InvalidRequest, UnsupportedMediaType
-from cowshed.services.images import PatchOp
+from cowshed.services.images.service import PatchOp
 
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"

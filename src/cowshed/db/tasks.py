@@ -1,0 +1,70 @@
+"""SQL for the task aggregate (import tasks and their results)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from cowshed.db.schema import tasks
+from cowshed.domain.clock import utcnow
+from cowshed.domain.tasks import Task
+from cowshed.errors import NotFound
+
+
+class TaskRepository:
+    """Every query on the tasks table."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def insert_task(self, task: Task) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(tasks.insert().values(**_task_row(task)))
+
+    def save_task(self, task: Task) -> None:
+        row = _task_row(task)
+        with self.engine.begin() as conn:
+            conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
+
+    def touch_task(self, task_id: str) -> None:
+        """Move only ``updated_at`` to now: a running task's heartbeat."""
+        with self.engine.begin() as conn:
+            conn.execute(tasks.update().where(tasks.c.id == task_id).values(updated_at=utcnow()))
+
+    def get_task(self, task_id: str) -> Task:
+        with self.engine.connect() as conn:
+            row = conn.execute(tasks.select().where(tasks.c.id == task_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"Task with identifier {task_id} could not be found")
+        return _to_task(row)
+
+    def tasks_for_image(self, image_id: str) -> list[Task]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(tasks.select().where(tasks.c.image_id == image_id)
+                                .order_by(tasks.c.created_at)).mappings().all()
+        return [_to_task(r) for r in rows]
+
+    def tasks_in_status(self, statuses: Iterable[str]) -> list[Task]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(tasks.select().where(tasks.c.status.in_(list(statuses))))
+            return [_to_task(r) for r in rows.mappings().all()]
+
+
+def _task_row(task: Task) -> dict[str, object]:
+    return {
+        "id": task.id, "image_id": task.image_id, "type": task.type, "status": task.status,
+        "input": json.dumps(task.input), "result": json.dumps(task.result),
+        "message": task.message, "owner": task.owner, "created_at": task.created_at,
+        "updated_at": task.updated_at, "expires_at": task.expires_at,
+    }
+
+
+def _to_task(row: sa.RowMapping) -> Task:
+    return Task(
+        id=row["id"], image_id=row["image_id"], type=row["type"], status=row["status"],
+        input=json.loads(row["input"]), result=json.loads(row["result"] or "null"),
+        message=row["message"], owner=row["owner"], created_at=row["created_at"],
+        updated_at=row["updated_at"], expires_at=row["expires_at"],
+    )
