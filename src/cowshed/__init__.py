@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cowshed.backends.registry import KNOWN_BACKENDS, load_backend
     from cowshed.config import Settings, StoreSettings, load_settings
     from cowshed.domain.images import Image, ImageStatus, Visibility
+    from cowshed.domain.volumes import Snapshot, SnapshotStatus, Volume, VolumeStatus
     from cowshed.errors import (
         AlreadyExists,
         BackendUnavailable,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         Gone,
         InUse,
         InvalidRequest,
+        InvalidState,
         InvalidStatusTransition,
         NotFound,
         RangeNotSatisfiable,
@@ -58,7 +60,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 _ERRORS = (
     "AlreadyExists", "BackendUnavailable", "ConfigError", "Conflict", "CowshedError",
     "DataCorrupted", "ExternalToolError", "Forbidden", "FormatMismatch", "Gone", "InUse",
-    "InvalidRequest", "InvalidStatusTransition", "NotFound", "RangeNotSatisfiable",
+    "InvalidRequest", "InvalidState", "InvalidStatusTransition", "NotFound", "RangeNotSatisfiable",
     "SizeMismatch", "StorageFull", "UnsafeImage", "UnsupportedMediaType", "UnsupportedOperation",
 )
 
@@ -72,6 +74,10 @@ _SOURCES: dict[str, str] = {
     "Image": "cowshed.domain.images",
     "ImageStatus": "cowshed.domain.images",
     "Visibility": "cowshed.domain.images",
+    "Volume": "cowshed.domain.volumes",
+    "VolumeStatus": "cowshed.domain.volumes",
+    "Snapshot": "cowshed.domain.volumes",
+    "SnapshotStatus": "cowshed.domain.volumes",
     "Backend": "cowshed.backends.base",
     "Capabilities": "cowshed.backends.base",
     "ObjectInfo": "cowshed.backends.base",
@@ -99,6 +105,7 @@ __all__ = [
     "ImageStatus",
     "InUse",
     "InvalidRequest",
+    "InvalidState",
     "InvalidStatusTransition",
     "NotFound",
     "ObjectInfo",
@@ -106,6 +113,8 @@ __all__ = [
     "Services",
     "Settings",
     "SizeMismatch",
+    "Snapshot",
+    "SnapshotStatus",
     "StorageFull",
     "StoreSettings",
     "StoredObject",
@@ -113,6 +122,8 @@ __all__ = [
     "UnsupportedMediaType",
     "UnsupportedOperation",
     "Visibility",
+    "Volume",
+    "VolumeStatus",
     "__version__",
     "load_backend",
     "load_settings",

@@ -22,6 +22,22 @@ Example ``cowshed.toml``::
     convert_to = "raw"
 
 Configuring any ``[stores.*]`` turns multi-store on (``/v2/info/stores`` answers).
+
+Volume backends use Cinder's option names; each is offered as a volume type of the same name::
+
+    default_volume_type = "ceph"
+
+    [volume_backends.ceph]
+    type = "rbd"
+    rbd_pool = "volumes"
+    rbd_ceph_conf = "/etc/ceph/ceph.conf"
+    rbd_max_clone_depth = 5
+
+    [volume_backends.local]
+    type = "file"
+    volumes_dir = "/srv/volumes"
+
+With no ``[volume_backends.*]`` there is one ``file`` backend under ``<data_dir>/volumes``.
 """
 
 from __future__ import annotations
@@ -55,6 +71,16 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class VolumeBackendSettings:
+    """One named volume backend (and the volume type of the same name): driver type, options."""
+
+    name: str
+    type: str
+    description: str = ""
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of a cowshed deployment."""
 
@@ -84,6 +110,10 @@ class Settings:
     disallowed_ports: tuple[int, ...] = ()
     #: largest image virtual size accepted from the format inspector, bytes (64 TiB).
     max_virtual_size: int = 64 << 40
+    #: configured volume backends; empty means one ``file`` backend under ``<data_dir>/volumes``.
+    volume_backends: tuple[VolumeBackendSettings, ...] = ()
+    #: the volume type (= backend name) a create without a type uses; "" → the first backend.
+    default_volume_type: str = ""
 
     @property
     def multistore(self) -> bool:
@@ -103,6 +133,18 @@ class Settings:
             return self.stores
         images = str(self.data_dir / "images")
         return (StoreSettings("file", "file", options={"filesystem_store_datadir": images}),)
+
+    def effective_volume_backends(self) -> tuple[VolumeBackendSettings, ...]:
+        """The configured volume backends, or the embedded default ``file`` backend."""
+        if self.volume_backends:
+            return self.volume_backends
+        volumes = str(self.data_dir / "volumes")
+        return (VolumeBackendSettings("file", "file", options={"volumes_dir": volumes}),)
+
+    @property
+    def volume_type_default(self) -> str:
+        """The name of the default volume type."""
+        return self.default_volume_type or self.effective_volume_backends()[0].name
 
 
 def load_settings(
@@ -149,7 +191,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         name = key[len(ENV_PREFIX):].lower()
         if name in ("config", "require_ceph", "test_slow", "test_database_url"):
             continue  # consumed elsewhere (file location, test switches)
-        if name not in fields or name == "stores":
+        if name not in fields or name in ("stores", "volume_backends"):
             raise ConfigError(f"unknown environment setting {key}")
         out[name] = _parse_env_value(key, str(fields[name].type), value)
     return out
@@ -182,6 +224,8 @@ def _build(raw: dict[str, Any]) -> Settings:
         hint = str(fields[name].type)
         if name == "stores":
             values[name] = _stores(value)
+        elif name == "volume_backends":
+            values[name] = _volume_backends(value)
         elif name == "data_dir":
             values[name] = Path(_expect(name, value, str)).absolute()
         elif hint.startswith("tuple["):
@@ -221,7 +265,30 @@ def _stores(value: object) -> tuple[StoreSettings, ...]:
     return tuple(out)
 
 
+def _volume_backends(value: object) -> tuple[VolumeBackendSettings, ...]:
+    table = _expect("volume_backends", value, dict)
+    out = []
+    for name, body in table.items():
+        opts = dict(_expect(f"volume_backends.{name}", body, dict))
+        kind = _expect(f"volume_backends.{name}.type", opts.pop("type", None), str)
+        if kind not in ("rbd", "file"):
+            raise ConfigError(f"volume_backends.{name}.type must be rbd or file, not {kind!r}")
+        description = _expect(f"volume_backends.{name}.description",
+                              opts.pop("description", ""), str)
+        out.append(VolumeBackendSettings(name=name, type=kind, description=description,
+                                         options=MappingProxyType(opts)))
+    return tuple(out)
+
+
+def _check_volumes(settings: Settings) -> None:
+    names = [b.name for b in settings.effective_volume_backends()]
+    if settings.default_volume_type and settings.default_volume_type not in names:
+        raise ConfigError(f"default_volume_type {settings.default_volume_type!r} is not a "
+                          f"configured volume backend ({', '.join(names)})")
+
+
 def _check(settings: Settings) -> None:
+    _check_volumes(settings)
     names = [s.name for s in settings.effective_stores()]
     if settings.stores and settings.default_backend not in names:
         raise ConfigError(

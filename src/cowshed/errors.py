@@ -13,6 +13,7 @@ one table (``cowshed.api.errors``). Builtin exceptions are reserved for programm
     │   ├── InvalidStatusTransition the status compare-and-set failed
     │   └── InUse                   still needed by a clone, snapshot or import (409)
     ├── InvalidRequest              malformed or semantically wrong input (400)
+    │   ├── InvalidState            the object's status forbids the operation (Cinder: 400)
     │   ├── SizeMismatch            bytes received differ from the size promised
     │   └── RangeNotSatisfiable     a Range header outside the data (416)
     ├── Forbidden                   not allowed: read-only/reserved field, protected image (403)
@@ -61,6 +62,14 @@ class InUse(Conflict):
 
 class InvalidRequest(CowshedError):
     """Malformed or semantically invalid input."""
+
+
+class InvalidState(InvalidRequest):
+    """The object's status (or its snapshots, attachments) forbids the operation.
+
+    Cinder answers these with 400 (InvalidVolume, InvalidSnapshot), including a lost status
+    compare-and-set, where Glance uses 409: the volume service raises this one.
+    """
 
 
 class SizeMismatch(InvalidRequest):

@@ -31,3 +31,36 @@ class ImageQuery:
     sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
     limit: int = 25
     marker: str | None = None
+
+
+#: columns a volume list may be sorted on (Cinder's allowed sort keys).
+VOLUME_SORT_KEYS = frozenset({
+    "id", "name", "status", "size", "created_at", "updated_at", "availability_zone",
+    "bootable", "volume_type", "project_id",
+})
+#: columns a snapshot list may be sorted on.
+SNAPSHOT_SORT_KEYS = frozenset({
+    "id", "name", "status", "size", "created_at", "updated_at", "volume_id", "project_id",
+})
+
+
+@dataclass(frozen=True)
+class VolumeQuery:
+    """A volume or snapshot list request, validated by the API layer.
+
+    ``filters`` are exact matches on columns (``name``, ``status``, ``bootable``,
+    ``volume_type``, ``availability_zone``, ``volume_id`` for snapshots…); ``name~`` style
+    inexact filters are passed as ``Filter(column, "like", value)``. ``metadata`` matches every
+    pair. ``all_projects`` lists every project's objects (admins only). Hidden (deleted, kept for
+    a child) objects are never listed.
+    """
+
+    filters: tuple[Filter, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
+    limit: int | None = None
+    marker: str | None = None
+    offset: int = 0
+    all_projects: bool = False
+    #: also count every match regardless of limit/marker (``with_count``, 3.45+).
+    with_count: bool = False

@@ -15,6 +15,7 @@ from cowshed.services.images.imports import ImportService
 from cowshed.services.images.service import ImageService
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
+from cowshed.services.volumes import VolumeService
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Services:
     images: ImageService
     data: DataService
     imports: ImportService
+    volumes: VolumeService
 
     @property
     def settings(self) -> Settings:
@@ -34,6 +36,7 @@ class Services:
         return recover(self.deps)
 
     def close(self) -> None:
+        self.volumes.close()
         self.imports.close()
         self.deps.stores.close()
         self.deps.repo.engine.dispose()
@@ -54,5 +57,6 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
     )
     deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging)
     return Services(
-        deps=deps, images=ImageService(deps), data=DataService(deps), imports=ImportService(deps, qemu)
+        deps=deps, images=ImageService(deps), data=DataService(deps),
+        imports=ImportService(deps, qemu), volumes=VolumeService(deps),
     )
