@@ -84,3 +84,37 @@ def status(directory: Path) -> None:
         click.echo(f"pgs: {pgs}")
     if not state.healthy:
         raise SystemExit(1)
+
+
+@dev.group()
+def postgres() -> None:
+    """A throwaway PostgreSQL cluster (trust auth, no durability: scratch data only)."""
+
+
+@postgres.command("run", context_settings={"ignore_unknown_options": True})
+@click.option("--env", "env_name", default="COWSHED_TEST_DATABASE_URL", show_default=True,
+              help="Environment variable that carries the cluster's URL to the command.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_with_postgres(env_name: str, command: tuple[str, ...]) -> None:
+    """Start a cluster in a temporary directory, run COMMAND with its URL, then remove it.
+
+    Example: ``cowshed dev postgres run -- python -m pytest tests/api`` runs the API suite on
+    PostgreSQL. Exits with the command's exit status.
+    """
+    import subprocess
+    import tempfile
+
+    from cowshed.dev.postgres import DevPostgres
+
+    with tempfile.TemporaryDirectory(prefix="cowshed-pg-") as tmp:
+        cluster = DevPostgres(Path(tmp))
+        try:
+            cluster.up()
+        except CowshedError as exc:
+            cluster.down()
+            raise click.ClickException(exc.message) from exc
+        try:
+            code = subprocess.call(list(command), env={**os.environ, env_name: cluster.url})
+        finally:
+            cluster.down()
+    raise SystemExit(code)
