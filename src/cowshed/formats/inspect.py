@@ -34,15 +34,15 @@ Policy (Glance's, tightened):
 
 from __future__ import annotations
 
-import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from oslo_utils.imageutils import format_inspector as _fi
 
 from cowshed.errors import FormatMismatch, InvalidRequest, UnsafeImage
+from cowshed.formats._probe import _Probe, _State
+from cowshed.formats.signatures import HEAD_SIZE, probed_signature
 from cowshed.formats.types import (
     DECLARABLE_DISK_FORMATS,
     OPAQUE_DISK_FORMATS,
@@ -98,68 +98,6 @@ class InspectionResult:
     safety_checks: tuple[str, ...]
 
 
-class _State(enum.Enum):
-    NEEDS_DATA = "needs"  # a region at a known or unknown offset is still incomplete
-    NEEDS_TAIL = "tail"  # only end-of-stream regions are left
-    SETTLED = "settled"  # has everything it will ever need
-    FAILED = "failed"  # raised while parsing: the data is not this format
-
-
-class _Probe:
-    """One oslo inspector plus the exception it raised, if any."""
-
-    def __init__(self, name: str, inspector: Any) -> None:
-        self.name = name
-        self.inspector = inspector
-        self.error: Exception | None = None
-
-    def eat(self, piece: bytes | memoryview) -> None:
-        try:
-            self.inspector.eat_chunk(piece)
-        # oslo inspectors raise assorted errors (ImageFormatError, struct.error…) on data that
-        # is not theirs; that only means "not this format".
-        except Exception as exc:
-            self.error = exc
-
-    def state(self) -> _State:
-        if self.error is not None:
-            return _State.FAILED
-        pending = [self.inspector.region(name) for name in self.inspector.context_info]
-        pending = [r for r in pending if not r.complete]
-        if not pending:
-            return _State.SETTLED
-        if all(isinstance(r, _fi.EndCaptureRegion) for r in pending):
-            return _State.NEEDS_TAIL
-        return _State.NEEDS_DATA
-
-    def tail_length(self) -> int:
-        regions = [self.inspector.region(name) for name in self.inspector.context_info]
-        return max((r.length for r in regions if isinstance(r, _fi.EndCaptureRegion)), default=0)
-
-    def matches(self) -> bool:
-        """True if the (finished) inspector recognises its format."""
-        if self.error is not None:
-            return False
-        try:
-            return bool(self.inspector.format_match)
-        except Exception as exc:  # a half-parsed structure: treat as "not this format"
-            self.error = exc
-            return False
-
-    def magic_matched(self) -> bool:
-        """Whether the format's signature was seen, even if parsing failed after it."""
-        try:
-            return bool(self.inspector.format_match)
-        except Exception:  # not even the signature region is usable
-            return False
-
-    def virtual_size(self) -> int:
-        try:
-            return int(self.inspector.virtual_size)
-        except Exception:  # unparsable size field: unknown
-            return 0
-
-
 class StreamInspector:
     """Detects the format of a byte stream and checks that it is safe, as it streams by.
 
@@ -185,6 +123,7 @@ class StreamInspector:
         self._pending = bytearray()
         self._fed = 0  # bytes handed to inspectors
         self._tail = b""
+        self._head = bytearray()  # the first HEAD_SIZE bytes, for the signature check
         self._total = 0
         self._result: InspectionResult | None = None
         self._error: UnsafeImage | None = None
@@ -207,6 +146,8 @@ class StreamInspector:
         if self._result is not None or self._error is not None:
             raise RuntimeError("StreamInspector.feed() after finish()")
         view = memoryview(data).cast("B")
+        if len(self._head) < HEAD_SIZE:
+            self._head += view[: HEAD_SIZE - len(self._head)]
         used = self._feed_probes(view) if self._hungry else 0
         self._total += len(view)
         if self._tail_wanted and used < len(view):
@@ -311,6 +252,7 @@ class _Verdict:
         self.declared = owner._declared
         self.config = owner._config
         self.total = owner._total
+        self.head = bytes(owner._head)
         self.probes = {p.name: p for p in owner._probes}
         self.passed: list[str] = []
 
@@ -323,6 +265,7 @@ class _Verdict:
         else:
             self._run_safety_checks(probe, detected)
         effective = self._check_agreement(detected, probe)
+        self._check_signature(detected)
         return InspectionResult(
             detected_format=str(effective),
             virtual_size=self._virtual_size(effective, probe),
@@ -339,6 +282,23 @@ class _Verdict:
         elif probe.state() is _State.SETTLED:
             self._run_safety_checks(probe, detected)
         self._check_agreement(detected, probe)
+        self._check_signature(detected)
+
+    def _check_signature(self, detected: DiskFormat) -> None:
+        """Data that starts with format F's signature must be a complete F image: a tool that
+        probes the format (``qemu-img info`` without ``-f``) opens it as F, whatever its length
+        and whatever oslo made of it (a 104-byte qcow2 header is raw to oslo, qcow2 to qemu)."""
+        sig = probed_signature(self.head)
+        if sig is None or sig.disk_format == str(detected):
+            if sig is not None:
+                self.passed.append("signature")
+            return
+        what = "complete" if sig.disk_format else "accepted"
+        raise FormatMismatch(
+            f"image refused (check signature): the data starts with a {sig.driver} signature "
+            f"but is no {what} {sig.driver} image (it reads as {detected}, {self.total} bytes); "
+            f"tools that probe the format would open it as {sig.driver}"
+        )
 
     def _check_declared_parses(self) -> None:
         probe = self.probes.get(str(self.declared)) if self.declared else None
