@@ -114,6 +114,12 @@ class Settings:
     volume_backends: tuple[VolumeBackendSettings, ...] = ()
     #: the volume type (= backend name) a create without a type uses; "" → the first backend.
     default_volume_type: str = ""
+    #: web-download: seconds for one whole download (every redirect hop, headers, body).
+    web_download_deadline: int = 4 * 3600
+    #: web-download: slowest transfer accepted, bytes/s, averaged over each rate window.
+    web_download_min_rate: int = 64 << 10
+    #: web-download: the rate window in seconds (also the longest silence accepted).
+    web_download_rate_window: int = 30
 
     @property
     def multistore(self) -> bool:
@@ -301,3 +307,7 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"stores.{store.name}.convert_to must be raw, qcow2 or empty")
     if settings.limit_param_default < 1 or settings.api_limit_max < 1:
         raise ConfigError("limit_param_default and api_limit_max must be positive")
+    if min(settings.web_download_deadline, settings.web_download_rate_window) < 1 or (
+            settings.web_download_min_rate < 0):
+        raise ConfigError("web_download_deadline and web_download_rate_window must be at "
+                          "least 1 s, web_download_min_rate not negative")

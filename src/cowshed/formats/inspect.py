@@ -293,11 +293,18 @@ class _Verdict:
             if sig is not None:
                 self.passed.append("signature")
             return
+        own = self.probes.get(sig.disk_format or "")
+        if own is not None and own.error is not None and own.magic_matched():
+            raise FormatMismatch(
+                f"image refused (check {own.name}.structure): data that starts with a "
+                f"{own.name} signature has an invalid {own.name} structure: {own.error}"
+            )
         what = "complete" if sig.disk_format else "accepted"
         raise FormatMismatch(
             f"image refused (check signature): the data starts with a {sig.driver} signature "
-            f"but is no {what} {sig.driver} image (it reads as {detected}, {self.total} bytes); "
-            f"tools that probe the format would open it as {sig.driver}"
+            f"but is no {what} {sig.driver} image (truncated or disguised: it reads as "
+            f"{detected}, {self.total} bytes); tools that probe the format would open it as "
+            f"{sig.driver}"
         )
 
     def _check_declared_parses(self) -> None:

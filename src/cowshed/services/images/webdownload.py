@@ -1,110 +1,316 @@
-"""web-download: URL filtering (schemes, hosts, ports, encoded IPs) and a redirect-checked fetch.
+"""web-download: a hop-by-hop fetch that connects only where the filters allow, within limits.
 
-Every URL, including each redirect target, passes :func:`check_uri` before it is contacted, so a
-redirect cannot lead the server somewhere the operator's filters forbid (Glance LP #2138602).
+* **Where.** Every hop's URL is parsed into one normal form and filtered
+  (:mod:`cowshed.services.images.url_filter`); the connection is made by :class:`_GuardedBackend`,
+  which resolves the name itself, judges every address (and the peer actually connected to),
+  then connects to that address: no second resolution happens, so DNS rebinding cannot switch
+  the address between check and connect, and a redirect gets the same treatment (Glance
+  LP #2138602).
+* **What.** Bodies are read raw (httpcore decodes nothing) and a ``Content-Encoding`` other
+  than identity is refused: 1.8 KB of gzip on the wire must not become a 1 GiB image.
+* **How long.** :class:`_Meter` enforces, on every socket read, an overall deadline and a
+  minimum rate per window: a sender at 1 byte/s cannot hold an import worker (per-read
+  timeouts alone never fire on a trickle).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
-from collections.abc import Iterator
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from typing import Any
+from urllib.parse import quote, urljoin
 
-import httpx
+import httpcore
 
 from cowshed.config import Settings
-from cowshed.errors import BackendUnavailable, InvalidRequest
+from cowshed.errors import BackendUnavailable, CowshedError, InvalidRequest
+from cowshed.services.images.url_filter import (
+    AddressPolicy,
+    IPAddress,
+    Target,
+    check_target,
+    check_uri,
+    parse_target,
+)
 
 MAX_REDIRECTS = 5
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$", re.IGNORECASE)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_BLOCK = 8 << 20
+_USER_AGENT = b"cowshed-web-download"
+#: request targets keep printable ASCII as sent and percent-encode the rest (UTF-8)
+_PRINTABLE = "".join(map(chr, range(0x21, 0x7F)))
+
+__all__ = ["Download", "DownloadLimits", "check_uri", "open_download"]
 
 
 @dataclass(frozen=True)
 class Download:
-    """An open response body and what the server said about its size."""
+    """An open response body (raw bytes, as sent) and the size the server announced."""
 
     chunks: Iterator[bytes]
     size: int | None
 
 
-def check_uri(uri: str, settings: Settings) -> None:
-    """Raise InvalidRequest unless ``uri`` passes the operator's import filters."""
+@dataclass(frozen=True)
+class DownloadLimits:
+    """``deadline``: seconds for the whole download, every hop, headers and body included;
+    ``min_rate`` bytes per second, averaged over each ``window`` seconds."""
+
+    deadline: float
+    min_rate: int
+    window: float
+    connect_timeout: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DownloadLimits:
+        return cls(float(settings.web_download_deadline), settings.web_download_min_rate,
+                   float(settings.web_download_rate_window))
+
+
+class _Meter:
+    """The deadline and minimum rate of one download, checked on every socket read."""
+
+    def __init__(self, limits: DownloadLimits, uri: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self.uri = uri
+        self._clock = clock
+        start = clock()
+        self._deadline = start + limits.deadline
+        self._mark = (start, 0)
+        self.received = 0
+
+    def timeout(self, asked: float | None) -> float:
+        """The timeout for one socket operation: never past the deadline, never longer than
+        a rate window (a silent peer is as slow as a trickling one)."""
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            raise self._past_deadline()
+        bound = min(remaining, self.limits.window)
+        return bound if asked is None else min(asked, bound)
+
+    def count(self, n: int) -> None:
+        self.received += n
+        now = self._clock()
+        if now > self._deadline:
+            raise self._past_deadline()
+        since, mark_bytes = self._mark
+        if now - since >= self.limits.window:
+            if self.received - mark_bytes < self.limits.min_rate * (now - since):
+                raise self._too_slow(self.received - mark_bytes, now - since)
+            self._mark = (now, self.received)
+
+    def failure(self, exc: Exception) -> CowshedError:
+        """The error for a failed socket operation (a timeout is the peer's slowness)."""
+        if isinstance(exc, httpcore.TimeoutException):
+            if self._clock() >= self._deadline:
+                return self._past_deadline()
+            return self._too_slow(0, self.limits.window)
+        return BackendUnavailable(f"web-download of {self.uri} failed: {exc!r}")
+
+    def _past_deadline(self) -> InvalidRequest:
+        return InvalidRequest(f"web-download of {self.uri}: not finished within the deadline "
+                              f"of {self.limits.deadline:g} s (web_download_deadline)")
+
+    def _too_slow(self, got: int, seconds: float) -> InvalidRequest:
+        return InvalidRequest(
+            f"web-download of {self.uri}: {got} bytes in {seconds:.1f} s is slower than the "
+            f"minimum rate of {self.limits.min_rate} bytes/s (web_download_min_rate)")
+
+
+class _MeteredStream(httpcore.NetworkStream):
+    """A connection whose every read and write is bounded and counted by the meter."""
+
+    def __init__(self, inner: httpcore.NetworkStream, meter: _Meter) -> None:
+        self._inner = inner
+        self._meter = meter
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data = self._inner.read(max_bytes, self._meter.timeout(timeout))
+        self._meter.count(len(data))
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._meter.timeout(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        tls = self._inner.start_tls(ssl_context, server_hostname, self._meter.timeout(timeout))
+        return _MeteredStream(tls, self._meter)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+Resolver = Callable[[str, int], list[IPAddress]]
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to, in the resolver's order."""
     try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidRequest(f"Invalid URI {uri!r}: {exc}") from None
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    if scheme not in settings.allowed_schemes or scheme in settings.disallowed_schemes:
-        raise InvalidRequest(f"URI scheme {scheme!r} is not allowed for web-download")
-    if not host:
-        raise InvalidRequest(f"URI {uri!r} names no host")
-    _check_host(host, settings)
-    effective = port if port is not None else _DEFAULT_PORTS.get(scheme)
-    if settings.allowed_ports and effective not in settings.allowed_ports:
-        raise InvalidRequest(f"Port {effective} is not allowed for web-download")
-    if effective in settings.disallowed_ports:
-        raise InvalidRequest(f"Port {effective} is not allowed for web-download")
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise BackendUnavailable(f"web-download: cannot resolve {host!r}: {exc}") from None
+    found: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in found:
+            found.append(address)
+    return found
 
 
-def _check_host(host: str, settings: Settings) -> None:
-    if _NUMERIC_HOST.match(host) and any(c.isdigit() for c in host):
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Resolves, judges every address, connects to a judged address, judges the peer."""
+
+    def __init__(self, policy: AddressPolicy, meter: _Meter, resolver: Resolver) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._policy = policy
+        self._meter = meter
+        self._resolve = resolver
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        addresses = self._resolve(host, port)
+        # all of them first: a name that resolves to a public and a loopback address is
+        # refused, whichever one a connect would have reached
+        for address in addresses:
+            self._check(address, host)
+        error: Exception = BackendUnavailable(f"web-download: {host!r} has no address")
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(str(address), port, self._meter.timeout(timeout),
+                                                 local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+                continue
+            self._check_peer(stream, host)
+            return _MeteredStream(stream, self._meter)
+        raise error
+
+    def _check(self, address: IPAddress, host: str) -> None:
         try:
-            canonical = str(ipaddress.ip_address(host)) == host
-        except ValueError:
-            canonical = False
-        if not canonical:
-            raise InvalidRequest(f"Host {host!r} looks like an encoded IP address; not allowed")
-    if settings.allowed_hosts and host not in settings.allowed_hosts:
-        raise InvalidRequest(f"Host {host!r} is not allowed for web-download")
-    if host in settings.disallowed_hosts:
-        raise InvalidRequest(f"Host {host!r} is not allowed for web-download")
+            self._policy.check_address(address, host)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"web-download of {self._meter.uri}: connection to {address} "
+                                 f"refused: {exc.message}") from None
+
+    def _check_peer(self, stream: httpcore.NetworkStream, host: str) -> None:
+        try:
+            peer = str(stream.get_extra_info("server_addr")[0]).split("%", 1)[0]
+            self._check(ipaddress.ip_address(peer), host)
+        except BaseException:
+            stream.close()
+            raise
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None
+                            ) -> httpcore.NetworkStream:
+        raise InvalidRequest("web-download never connects to a local socket")
 
 
 @contextmanager
-def open_download(uri: str, settings: Settings, timeout: float = 60.0) -> Iterator[Download]:
-    """Open ``uri`` following at most MAX_REDIRECTS redirects, each re-checked."""
-    with httpx.Client(follow_redirects=False, timeout=timeout, trust_env=False) as client:
-        current = uri
+def open_download(uri: str, settings: Settings, *,
+                  resolver: Resolver | None = None) -> Iterator[Download]:
+    """Open ``uri``, following at most MAX_REDIRECTS redirects, every hop filtered.
+    ``resolver`` (default: :func:`resolve`, the system's) names the addresses of a host."""
+    target = check_uri(uri, settings)
+    meter = _Meter(DownloadLimits.from_settings(settings), uri)
+    backend = _GuardedBackend(AddressPolicy.from_settings(settings), meter, resolver or resolve)
+    timeouts = {"connect": meter.limits.connect_timeout, "read": meter.limits.window,
+                "write": meter.limits.window, "pool": meter.limits.window}
+    with httpcore.ConnectionPool(ssl_context=ssl.create_default_context(),
+                                 network_backend=backend, max_connections=1) as pool:
         for _ in range(MAX_REDIRECTS + 1):
-            if current != uri:
-                _check_redirect(uri, current, settings)
-            else:
-                check_uri(current, settings)
             try:
-                # identity: Content-Length then counts the bytes we store
-                with client.stream("GET", current,
-                                   headers={"Accept-Encoding": "identity"}) as response:
-                    if response.is_redirect:
-                        current = urljoin(current, response.headers.get("location", ""))
+                with pool.stream("GET", _request_url(target), headers=_headers(target),
+                                 extensions={"timeout": timeouts}) as response:
+                    if response.status in _REDIRECTS:
+                        target = _next_hop(uri, target, response, settings)
                         continue
-                    if response.status_code != 200:
-                        raise InvalidRequest(
-                            f"web-download of {uri} failed: HTTP {response.status_code}"
-                        )
-                    yield Download(response.iter_bytes(8 << 20), _length(response))
+                    if response.status != 200:
+                        raise InvalidRequest(f"web-download of {uri} failed: "
+                                             f"HTTP {response.status}")
+                    _refuse_encoded(uri, response)
+                    yield Download(_blocks(response.iter_stream()), _length(response))
                     return
-            except httpx.HTTPError as exc:
-                raise BackendUnavailable(f"web-download of {uri} failed: {exc}") from exc
+            except (httpcore.TimeoutException, httpcore.NetworkError,
+                    httpcore.ProtocolError) as exc:
+                raise meter.failure(exc) from exc
         raise InvalidRequest(f"web-download of {uri}: more than {MAX_REDIRECTS} redirects")
 
 
-def _check_redirect(uri: str, target: str, settings: Settings) -> None:
+def _request_url(target: Target) -> httpcore.URL:
+    return httpcore.URL(scheme=target.scheme.encode(), host=target.host.encode("ascii"),
+                        port=target.port, target=quote(target.path, safe=_PRINTABLE).encode())
+
+
+def _headers(target: Target) -> list[tuple[bytes, bytes]]:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = {"http": 80, "https": 443}[target.scheme]
+    if target.port != default:
+        host = f"{host}:{target.port}"
+    # identity: the bytes sent are the bytes stored, and Content-Length counts them
+    return [(b"Host", host.encode("ascii")), (b"Accept-Encoding", b"identity"),
+            (b"User-Agent", _USER_AGENT)]
+
+
+def _header(response: httpcore.Response, name: bytes) -> list[str]:
+    return [_text(v) for k, v in response.headers if k.lower() == name]
+
+
+def _text(value: bytes) -> str:
+    """A header value as browsers read a Location: UTF-8, else Latin-1."""
     try:
-        check_uri(target, settings)
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _next_hop(uri: str, current: Target, response: httpcore.Response,
+              settings: Settings) -> Target:
+    location = (_header(response, b"location") or [""])[0]
+    joined = urljoin(current.url, location)
+    try:
+        target = parse_target(joined)
+        check_target(target, settings)
     except InvalidRequest as exc:
-        raise InvalidRequest(f"web-download of {uri}: redirect to {target} refused: "
+        raise InvalidRequest(f"web-download of {uri}: redirect to {joined} refused: "
                              f"{exc.message}") from None
+    return target
 
 
-def _length(response: httpx.Response) -> int | None:
-    """The size the server announced, unless it counts encoded bytes (a server that ignored
-    ``Accept-Encoding: identity``): the decoded bytes are what is stored."""
-    if response.headers.get("content-encoding", "identity").lower() != "identity":
+def _refuse_encoded(uri: str, response: httpcore.Response) -> None:
+    codings = [c.strip().lower() for v in _header(response, b"content-encoding")
+               for c in v.split(",") if c.strip()]
+    if any(c != "identity" for c in codings):
+        raise InvalidRequest(
+            f"web-download of {uri}: the server sent Content-Encoding {', '.join(codings)} "
+            "although only identity was accepted; encoded bodies are refused, never decoded")
+
+
+def _length(response: httpcore.Response) -> int | None:
+    values = _header(response, b"content-length")
+    if len(values) != 1 or not values[0].strip().isdigit() or len(values[0].strip()) > 19:
         return None
-    length = response.headers.get("content-length", "")
-    return int(length) if length.isdigit() else None
+    return int(values[0])
+
+
+def _blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The body in blocks of about _BLOCK bytes (fewer, larger writes and hash updates)."""
+    held = bytearray()
+    for chunk in chunks:
+        held += chunk
+        if len(held) >= _BLOCK:
+            yield bytes(held)
+            held.clear()
+    if held:
+        yield bytes(held)
