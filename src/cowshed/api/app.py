@@ -19,6 +19,7 @@ from cowshed.api.errors import (
     handle_unexpected,
 )
 from cowshed.api.image.routes import routes as image_routes
+from cowshed.api.volume.app import VolumeApp
 from cowshed.config import Settings
 from cowshed.errors import CowshedError
 from cowshed.services.app import Services, open_services
@@ -56,8 +57,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     images = image_routes()
     app = Starlette(
         # each API is mounted under its catalog prefix; the image API also answers at the root,
-        # as Glance does, so it comes last
-        routes=[Mount("/image", routes=images), *images],
+        # as Glance does, so it comes last; the volume API renders its own (Cinder) errors
+        routes=[Mount("/image", routes=images), Mount("/volume", app=VolumeApp()), *images],
         lifespan=lifespan,
         exception_handlers={
             CowshedError: handle_cowshed_error,

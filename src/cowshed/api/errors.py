@@ -41,8 +41,25 @@ STATUS: Mapping[type[e.CowshedError], int] = {
 }
 
 
-def status_for(exc: e.CowshedError) -> int:
+#: Where the Block Storage API answers differently from the table above, as Cinder does: a
+#: request that clashes with a volume's status is its InvalidVolume/InvalidSnapshot (400), a bad
+#: image for a volume its ImageUnacceptable (400), and quota or size caps its 413 overLimit.
+VOLUME_STATUS: Mapping[type[e.CowshedError], int] = {
+    e.Conflict: 400,
+    e.UnsafeImage: 400,
+    e.AlreadyExists: 409,
+    e.Gone: 404,
+    e.RangeNotSatisfiable: 400,
+}
+
+
+def status_for(exc: e.CowshedError,
+               overrides: Mapping[type[e.CowshedError], int] | None = None) -> int:
+    """The status for ``exc``: the most specific class along its MRO in ``overrides`` first,
+    then in STATUS."""
     for cls in type(exc).__mro__:
+        if overrides and cls in overrides:
+            return overrides[cls]
         if cls in STATUS:
             return STATUS[cls]
     return 500

@@ -1,0 +1,88 @@
+"""The Block Storage API v3 route table (paths without the project id: the app strips it)."""
+
+from __future__ import annotations
+
+from cowshed.api.routing import Endpoint, Table
+from cowshed.api.volume import (
+    actions,
+    attachments,
+    discovery,
+    metadata,
+    misc,
+    snapshots,
+    volumes,
+)
+
+#: first path segments after ``/v3`` that name a resource, never a project id.
+COLLECTIONS = frozenset({
+    "volumes", "snapshots", "attachments", "types", "limits", "os-quota-sets", "backups",
+    "extensions", "os-availability-zone", "os-services", "scheduler-stats", "messages",
+    "groups", "group_types", "group_snapshots", "os-volume-transfer", "volume-transfers",
+    "qos-specs", "os-hosts", "workers", "clusters", "manageable_volumes",
+    "manageable_snapshots", "os-quota-class-sets", "default-types", "os-snapshot-manage",
+    "os-volume-manage", "resource_filters", "consistencygroups", "cgsnapshots",
+})
+
+_VOL = "/v3/volumes/{volume_id}"
+_SNAP = "/v3/snapshots/{snapshot_id}"
+_ATT = "/v3/attachments/{attachment_id}"
+_VMETA = metadata.handlers(metadata.VOLUME)
+_SMETA = metadata.handlers(metadata.SNAPSHOT)
+
+
+def table() -> Table:
+    """(method, path, handler) for every operation of the Block Storage API v3 we serve.
+
+    Anything else (``/backups``, groups, transfers…) is not routed and answers Cinder's 404
+    ``itemNotFound``.
+    """
+    return [
+        ("GET", "/", discovery.all_versions),
+        ("GET", "/v3", discovery.v3),
+        ("GET", "/v3/", discovery.v3),
+        ("POST", "/v3/volumes", volumes.create),
+        ("GET", "/v3/volumes", volumes.index),
+        ("GET", "/v3/volumes/detail", volumes.detail),
+        ("GET", "/v3/volumes/summary", volumes.summary),
+        ("GET", _VOL, volumes.show),
+        ("PUT", _VOL, volumes.update),
+        ("DELETE", _VOL, volumes.delete),
+        ("POST", _VOL + "/action", actions.volume_action),
+        ("GET", _VOL + "/lineage", volumes.lineage),
+        *_metadata_rows(_VOL, _VMETA),
+        ("POST", "/v3/snapshots", snapshots.create),
+        ("GET", "/v3/snapshots", snapshots.index),
+        ("GET", "/v3/snapshots/detail", snapshots.detail),
+        ("GET", _SNAP, snapshots.show),
+        ("PUT", _SNAP, snapshots.update),
+        ("DELETE", _SNAP, snapshots.delete),
+        ("POST", _SNAP + "/action", snapshots.snapshot_action),
+        *_metadata_rows(_SNAP, _SMETA),
+        ("POST", "/v3/attachments", attachments.create),
+        ("GET", "/v3/attachments", attachments.index),
+        ("GET", "/v3/attachments/detail", attachments.detail),
+        ("GET", _ATT, attachments.show),
+        ("PUT", _ATT, attachments.update),
+        ("DELETE", _ATT, attachments.delete),
+        ("POST", _ATT + "/action", attachments.action),
+        ("GET", "/v3/types", misc.list_types),
+        ("GET", "/v3/types/{type_id}", misc.show_type),
+        ("GET", "/v3/types/{type_id}/extra_specs", misc.type_extra_specs),
+        ("GET", "/v3/types/{type_id}/extra_specs/{key}", misc.type_extra_spec),
+        ("GET", "/v3/limits", misc.limits),
+        ("GET", "/v3/os-quota-sets/{project}", misc.show_quotas),
+        ("GET", "/v3/os-quota-sets/{project}/defaults", misc.default_quotas),
+        ("GET", "/v3/os-availability-zone", misc.availability_zones),
+        ("GET", "/v3/extensions", misc.extensions),
+    ]
+
+
+def _metadata_rows(base: str, handlers: dict[str, Endpoint]) -> Table:
+    return [
+        ("GET", base + "/metadata", handlers["index"]),
+        ("POST", base + "/metadata", handlers["create"]),
+        ("PUT", base + "/metadata", handlers["update_all"]),
+        ("GET", base + "/metadata/{key}", handlers["show"]),
+        ("PUT", base + "/metadata/{key}", handlers["update_one"]),
+        ("DELETE", base + "/metadata/{key}", handlers["delete"]),
+    ]
