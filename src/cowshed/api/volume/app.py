@@ -18,9 +18,16 @@ from starlette.types import Message, Receive, Scope, Send
 
 from cowshed.api.routing import build_routes
 from cowshed.api.volume import microversion as mv
-from cowshed.api.volume.context import SCOPE_KEY, VolumeRequest, caller
+from cowshed.api.volume.context import (
+    CONTEXT_KEY,
+    SCOPE_KEY,
+    VolumeRequest,
+    caller,
+    from_context,
+)
 from cowshed.api.volume.faults import fault, fault_for
 from cowshed.api.volume.routes import COLLECTIONS, table
+from cowshed.domain.volumes import Caller
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +42,11 @@ class VolumeApp:
         if scope["type"] != "http":
             await self.router(scope, receive, send)
             return
-        request_id = f"req-{uuid.uuid4()}"
         headers = _headers(scope)
-        extra = {"x-openstack-request-id": request_id}
+        # an outer middleware that already gave the request an id also answers with it
+        outer_id = scope.get("cowshed.request_id")
+        request_id = outer_id or f"req-{uuid.uuid4()}"
+        extra = {} if outer_id else {"x-openstack-request-id": request_id}
         try:
             version = mv.negotiate(headers.get("openstack-api-version", []))
         except mv.VersionError as exc:
@@ -49,7 +58,7 @@ class VolumeApp:
         scope[SCOPE_KEY] = VolumeRequest(
             version=version, request_id=request_id, public_root=_public_root(scope),
             url_project=scope["cowshed.url_project"],
-            caller=caller(_first(headers.get("x-auth-token")), scope["cowshed.url_project"]),
+            caller=_caller(scope, headers),
         )
         # handler errors must come back here to get Cinder's body, not the image API's
         scope["starlette.exception_handlers"] = ({}, {})
@@ -72,6 +81,13 @@ class VolumeApp:
             if started:
                 raise
             await fault_for(exc, scope["method"], scope["path"])(scope, receive, send)
+
+
+def _caller(scope: Scope, headers: dict[str, list[str]]) -> Caller:
+    ctx = scope.get(CONTEXT_KEY)
+    if ctx is not None:
+        return from_context(ctx)
+    return caller(_first(headers.get("x-auth-token")), scope["cowshed.url_project"])
 
 
 def _headers(scope: Scope) -> dict[str, list[str]]:

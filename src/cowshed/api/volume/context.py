@@ -10,6 +10,7 @@ builds the context, so an authenticating middleware can replace it without touch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
@@ -49,6 +50,18 @@ class VolumeRequest:
         """``…/volume[/project]``: Cinder's version-less bookmark prefix."""
         project = f"/{self.url_project}" if self.url_project else ""
         return f"{self.public_root}{project}"
+
+
+#: where an authenticating middleware in front of every API leaves its request context.
+CONTEXT_KEY = "cowshed.context"
+
+
+def from_context(ctx: Any) -> Caller:
+    """The caller an authenticating middleware found (anything with ``project_id``,
+    ``user_id`` and ``is_admin``, e.g. a RequestContext): its project, not the URL's, is the
+    one acted for, as in Cinder with Keystone."""
+    return Caller(project_id=ctx.project_id or DEFAULT_PROJECT, user_id=ctx.user_id,
+                  is_admin=bool(ctx.is_admin))
 
 
 def caller(token: str | None, url_project: str) -> Caller:
