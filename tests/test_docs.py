@@ -26,7 +26,7 @@ from cowshed.config import _STORE_META, Settings, load_settings
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 #: Settings with no environment form.
-NO_ENV = {"stores", "volume_backends"}
+NO_ENV = {"stores", "volume_backends", "node"}
 
 
 def read(name: str) -> str:

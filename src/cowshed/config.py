@@ -52,6 +52,7 @@ from types import MappingProxyType
 from typing import Any
 
 from cowshed.errors import ConfigError
+from cowshed.node.settings import NodeSettings, parse_node_settings
 
 ENV_PREFIX = "COWSHED_"
 _STORE_META = ("type", "weight", "description", "convert_to")
@@ -120,6 +121,8 @@ class Settings:
     web_download_min_rate: int = 64 << 10
     #: web-download: the rate window in seconds (also the longest silence accepted).
     web_download_rate_window: int = 30
+    #: the node disk manager's ``[node]`` table (``COWSHED_NODE_*``), see cowshed.node.settings.
+    node: NodeSettings = field(default_factory=NodeSettings)
 
     @property
     def multistore(self) -> bool:
@@ -172,6 +175,7 @@ def load_settings(
     if path is not None:
         raw.update(_read_toml(Path(path)))
     raw.update(_from_env(env))
+    raw["node"] = parse_node_settings(raw.get("node"), env)
     if data_dir is not None:
         raw["data_dir"] = str(data_dir)
     raw.setdefault("data_dir", str(base))
@@ -197,7 +201,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         name = key[len(ENV_PREFIX):].lower()
         if name in ("config", "require_ceph", "test_slow", "test_database_url"):
             continue  # consumed elsewhere (file location, test switches)
-        if name not in fields or name in ("stores", "volume_backends"):
+        if name.startswith("node_"):
+            continue  # the [node] table's COWSHED_NODE_* variables, parsed with it
+        if name not in fields or name in ("stores", "volume_backends", "node"):
             raise ConfigError(f"unknown environment setting {key}")
         out[name] = _parse_env_value(key, str(fields[name].type), value)
     return out
@@ -232,6 +238,10 @@ def _build(raw: dict[str, Any]) -> Settings:
             values[name] = _stores(value)
         elif name == "volume_backends":
             values[name] = _volume_backends(value)
+        elif name == "node":
+            values[name] = value if isinstance(value, NodeSettings) else (
+                parse_node_settings(value, {})
+            )
         elif name == "data_dir":
             values[name] = Path(_expect(name, value, str)).absolute()
         elif hint.startswith("tuple["):

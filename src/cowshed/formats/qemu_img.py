@@ -23,15 +23,13 @@ argv before it runs, so tests can prove what ran (or that nothing did). ``prlimi
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cowshed.errors import (
     ExternalToolError,
@@ -39,6 +37,14 @@ from cowshed.errors import (
     StorageFull,
     UnsafeImage,
     UnsupportedOperation,
+)
+from cowshed.formats.qemu_output import (
+    ImageInfo,
+    SnapshotInfo,
+    json_int,
+    json_opt_int,
+    parse_info,
+    parse_json,
 )
 from cowshed.formats.types import qemu_driver
 
@@ -48,6 +54,11 @@ _COMPRESSIBLE = frozenset({"qcow2", "vmdk"})
 _STDERR_TAIL = 2000
 
 GiB = 1 << 30
+
+__all__ = [
+    "CheckResult", "ImageInfo", "MeasureResult", "QemuImg", "QemuImgCall", "QemuImgLimits",
+    "ResourceLimits", "SnapshotInfo", "default_qemu_img",
+]
 
 
 @dataclass(frozen=True)
@@ -81,36 +92,6 @@ class QemuImgCall:
     operation: str
     argv: tuple[str, ...]
     limits: ResourceLimits
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    """One internal (qcow2) snapshot."""
-
-    id: str
-    name: str
-    vm_state_size: int
-    date_sec: int
-    vm_clock_nsec: int
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    """``qemu-img info --output=json``, typed. Optional fields are None when not reported."""
-
-    format: str
-    virtual_size: int
-    actual_size: int | None
-    cluster_size: int | None
-    backing_filename: str | None
-    backing_format: str | None
-    data_file: str | None
-    create_type: str | None
-    encrypted: bool
-    dirty: bool
-    compat: str | None
-    snapshots: tuple[SnapshotInfo, ...] = ()
-    format_specific: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -166,7 +147,7 @@ class QemuImg:
         """Describe an image; UnsafeImage if qemu-img reports a format other than ``fmt``."""
         driver = _driver(fmt)
         out = self._run("info", ["info", "-f", driver, "--output=json", _abs(path)])
-        info = _parse_info(_json(out.stdout, "info"))
+        info = parse_info(parse_json(out.stdout, "info"))
         if info.format != driver:
             raise UnsafeImage(
                 f"qemu-img reports format {info.format!r} for an image opened as {driver!r}"
@@ -179,22 +160,22 @@ class QemuImg:
         out = self._run("check", argv, ok_codes=(0, 2, 3, 63))
         if out.returncode == 63:
             return CheckResult(supported=False)
-        data = _json(out.stdout, "check")
+        data = parse_json(out.stdout, "check")
         return CheckResult(
             supported=True,
-            check_errors=_int(data, "check-errors", 0),
-            corruptions=_int(data, "corruptions", 0),
-            leaks=_int(data, "leaks", 0),
-            image_end_offset=_opt_int(data, "image-end-offset"),
+            check_errors=json_int(data, "check-errors", 0),
+            corruptions=json_int(data, "corruptions", 0),
+            leaks=json_int(data, "leaks", 0),
+            image_end_offset=json_opt_int(data, "image-end-offset"),
         )
 
     def measure(self, path: str | Path, fmt: str, target_fmt: str) -> MeasureResult:
         """Space a conversion of ``path`` to ``target_fmt`` needs."""
         argv = ["measure", "--output=json", "-f", _driver(fmt), "-O", _driver(target_fmt),
                 _abs(path)]
-        data = _json(self._run("measure", argv).stdout, "measure")
+        data = parse_json(self._run("measure", argv).stdout, "measure")
         return MeasureResult(
-            required=_int(data, "required"), fully_allocated=_int(data, "fully-allocated")
+            required=json_int(data, "required"), fully_allocated=json_int(data, "fully-allocated")
         )
 
     def compare(self, a: str | Path, a_fmt: str, b: str | Path, b_fmt: str) -> bool:
@@ -285,6 +266,40 @@ class QemuImg:
             argv.append(str(_size(size)))
         self._run("create", argv)
 
+    def create_encrypted(
+        self,
+        path: str | Path,
+        size: int,
+        secret: bytes,
+        *,
+        backing: str | Path | None = None,
+        backing_fmt: str | None = None,
+        iter_time_ms: int = 2000,
+    ) -> None:
+        """Create a LUKS-encrypted qcow2 (``encrypt.format=luks``), optionally an overlay."""
+        opts = f"encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time={int(iter_time_ms)}"
+        argv = ["create", "-q", "--object", _SECRET_OBJECT, "-f", "qcow2", "-o", opts]
+        if backing is not None:
+            if backing_fmt is None:
+                raise InvalidRequest("a backing file needs its format")
+            argv += ["-b", _abs(backing), "-F", _driver(backing_fmt)]
+        argv += [_abs(path), str(_size(size))]
+        self._run("create", argv, secret=secret)
+
+    def convert_encrypted(
+        self, src: str | Path, secret: bytes, dst: str | Path, dst_fmt: str, *,
+        compress: bool = False,
+    ) -> None:
+        """Write a LUKS-encrypted qcow2 (and its backing chain) out as a plain image."""
+        out_driver = _driver(dst_fmt)
+        if compress and out_driver not in _COMPRESSIBLE:
+            raise InvalidRequest(f"cannot compress a {out_driver} image")
+        spec = "driver=qcow2,encrypt.key-secret=sec0,file.driver=file,file.filename=" + (
+            _abs(src).replace(",", ",,"))
+        argv = ["convert", "--object", _SECRET_OBJECT, "--image-opts", "-O", out_driver, "-W",
+                "-S", "4k", *(["-c"] if compress else []), spec, _abs(dst)]
+        self._run("convert", argv, bulk=True, secret=secret)
+
     def resize(self, path: str | Path, fmt: str, size: int, *, shrink: bool = False) -> None:
         """Set the virtual size; shrinking must be asked for explicitly."""
         argv = ["resize", "-q", "-f", _driver(fmt)]
@@ -327,8 +342,16 @@ class QemuImg:
         *,
         ok_codes: tuple[int, ...] = (0,),
         bulk: bool = False,
+        secret: bytes | None = None,
     ) -> _Run:
+        """``secret``: bytes for ``--object secret,id=sec0,file=/dev/fd/N`` (``{secret_fd}`` in
+        ``args``), handed over through a pipe so a key never touches argv, the environment or
+        a file."""
         limits = self.limits.bulk if bulk else self.limits.light
+        fds: tuple[int, ...] = ()
+        if secret is not None:
+            fds = _secret_pipe(secret)
+            args = [a.replace("{secret_fd}", str(fds[0])) for a in args]
         argv = (self._binary, *args)
         if self._audit is not None:
             self._audit(QemuImgCall(operation=operation, argv=argv, limits=limits))
@@ -336,12 +359,15 @@ class QemuImg:
         try:
             proc = subprocess.run(
                 cmd, capture_output=True, text=True, errors="replace", timeout=limits.timeout,
-                stdin=subprocess.DEVNULL, env=_ENV, check=False,
+                stdin=subprocess.DEVNULL, env=_ENV, check=False, pass_fds=fds,
             )
         except subprocess.TimeoutExpired:
             raise ExternalToolError(
                 f"qemu-img {operation} timed out after {limits.timeout} s"
             ) from None
+        finally:
+            for fd in fds:
+                os.close(fd)
         if proc.returncode not in ok_codes:
             if "No space left on device" in proc.stderr:
                 raise StorageFull(f"qemu-img {operation}: no space left on device")
@@ -352,6 +378,21 @@ class QemuImg:
 def default_qemu_img() -> QemuImg:
     """A QemuImg with the default limits and no audit callback."""
     return QemuImg()
+
+
+_SECRET_OBJECT = "secret,id=sec0,file=/dev/fd/{secret_fd}"
+
+
+def _secret_pipe(secret: bytes) -> tuple[int, ...]:
+    """A pipe already holding ``secret`` (closed for writing); returns its read end."""
+    if len(secret) > 4096:
+        raise InvalidRequest("secret too long")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, secret)
+    finally:
+        os.close(write_end)
+    return (read_end,)
 
 
 _ENV = {"LC_ALL": "C", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -432,71 +473,3 @@ def _size(size: int) -> int:
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise InvalidRequest(f"invalid image size {size!r}")
     return size
-
-
-def _json(text: str, operation: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise ExternalToolError(f"qemu-img {operation} printed invalid JSON") from None
-    if not isinstance(data, dict):
-        raise ExternalToolError(f"qemu-img {operation} printed unexpected JSON")
-    return data
-
-
-def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ExternalToolError(f"qemu-img output lacks an integer {key!r}")
-    return value
-
-
-def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
-    return _int(data, key) if data.get(key) is not None else None
-
-
-def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ExternalToolError(f"qemu-img output has a non-string {key!r}")
-    return value
-
-
-def _parse_info(data: Mapping[str, Any]) -> ImageInfo:
-    specific = data.get("format-specific") or {}
-    spec_data = specific.get("data") or {} if isinstance(specific, dict) else {}
-    if not isinstance(spec_data, dict):
-        raise ExternalToolError("qemu-img info: malformed format-specific data")
-    fmt = _opt_str(data, "format")
-    if fmt is None:
-        raise ExternalToolError("qemu-img info did not report a format")
-    return ImageInfo(
-        format=fmt,
-        virtual_size=_int(data, "virtual-size"),
-        actual_size=_opt_int(data, "actual-size"),
-        cluster_size=_opt_int(data, "cluster-size"),
-        backing_filename=_opt_str(data, "backing-filename"),
-        backing_format=_opt_str(data, "backing-filename-format"),
-        data_file=_opt_str(spec_data, "data-file"),
-        create_type=_opt_str(spec_data, "create-type"),
-        encrypted=bool(data.get("encrypted", False)),
-        dirty=bool(data.get("dirty-flag", False)),
-        compat=_opt_str(spec_data, "compat"),
-        snapshots=tuple(_parse_snapshot(s) for s in data.get("snapshots") or ()),
-        format_specific=dict(spec_data),
-    )
-
-
-def _parse_snapshot(item: Any) -> SnapshotInfo:
-    if not isinstance(item, dict):
-        raise ExternalToolError("qemu-img info: malformed snapshot entry")
-    clock = _int(item, "vm-clock-sec", 0) * 1_000_000_000 + _int(item, "vm-clock-nsec", 0)
-    return SnapshotInfo(
-        id=str(_opt_str(item, "id") or ""),
-        name=str(_opt_str(item, "name") or ""),
-        vm_state_size=_int(item, "vm-state-size", 0),
-        date_sec=_int(item, "date-sec", 0),
-        vm_clock_nsec=clock,
-    )

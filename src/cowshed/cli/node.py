@@ -1,0 +1,178 @@
+"""``cowshed node …``: the node disk manager (Nova's libvirt image backends) on this host.
+
+``--config`` belongs to the group (``cowshed node --config F spawn …``); settings come from the
+file's ``[node]`` table and ``COWSHED_NODE_*``. Every command takes ``-f json`` and then prints
+exactly one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cowshed.cli.common import CONFIG_HELP, DATA_DIR_HELP, CowshedGroup, human_size, settings_for
+from cowshed.domain.instance_disks import Flavor, InstanceRecord
+from cowshed.node.manager import NodeManager, SpawnRequest
+from cowshed.node.settings import ImagesType
+
+NODE_FORMATS = ("table", "json")
+
+
+def _format_option(func: Any) -> Any:
+    return click.option("-f", "--format", "output", type=click.Choice(NODE_FORMATS),
+                        default="table", show_default=True,
+                        help="table for people, json for one machine-readable object.")(func)
+
+
+@click.group(cls=CowshedGroup)
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help=CONFIG_HELP + " Node settings are its [node] table.")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help=DATA_DIR_HELP)
+@click.pass_context
+def node(ctx: click.Context, config_file: Path | None, data_dir: Path | None) -> None:
+    """Instance disks on this hypervisor: base-image cache, spawn, snapshot, wipe."""
+    ctx.obj = (data_dir, config_file)
+
+
+@contextmanager
+def _manager(ctx: click.Context) -> Iterator[NodeManager]:
+    data_dir, config_file = ctx.obj
+    with NodeManager(settings_for(data_dir, config_file)) as manager:
+        yield manager
+
+
+def _emit(output: str, data: dict[str, Any], text: str | None = None) -> None:
+    if output == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    elif text is not None:
+        click.echo(text)
+
+
+@node.command()
+@click.argument("instance")
+@click.option("--image", "image_id", required=True, help="ID of the image to boot from.")
+@click.option("--root-gb", type=click.IntRange(min=0), default=None,
+              help="Root disk size in GiB (default: the image's virtual size).")
+@click.option("--ephemeral-gb", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Ephemeral disk (disk.eph0) size in GiB, formatted.")
+@click.option("--swap-mb", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Swap disk (disk.swap) size in MiB.")
+@click.option("--images-type", type=click.Choice([t.value for t in ImagesType]), default=None,
+              help="Override [node] images_type for this instance.")
+@click.option("--encrypt", is_flag=True, help="Encrypt the disks (LUKS qcow2, librbd luks2).")
+@click.option("--config-drive", is_flag=True, help="Add a config drive (disk.config, ISO 9660).")
+@click.option("--plan", is_flag=True, help="Only say what each disk would be; change nothing.")
+@_format_option
+@click.pass_context
+def spawn(ctx: click.Context, instance: str, image_id: str, root_gb: int | None,
+          ephemeral_gb: int, swap_mb: int, images_type: str | None, encrypt: bool,
+          config_drive: bool, plan: bool, output: str) -> None:
+    """Create the disks of INSTANCE from an image (fetched once per host)."""
+    request = SpawnRequest(
+        instance=instance, image_id=image_id,
+        flavor=Flavor(root_gb=root_gb, ephemeral_gb=ephemeral_gb, swap_mb=swap_mb),
+        images_type=ImagesType(images_type) if images_type else None, encrypt=encrypt,
+        config_drive=config_drive,
+    )
+    with _manager(ctx) as manager:
+        if plan:
+            result = manager.plan(request)
+            _emit(output, result.record(), result.text())
+            return
+        started = time.monotonic()
+        record = manager.spawn(request)
+        elapsed = time.monotonic() - started
+    data = record.record()
+    data["elapsed_seconds"] = round(elapsed, 4)
+    _emit(output, data, None)
+    if output != "json":
+        _show_instance(record)
+
+
+def _show_instance(record: InstanceRecord) -> None:
+    table = Table(title=f"instance {record.instance} ({record.images_type})")
+    for column in ("disk", "target", "format", "size", "provision", "source"):
+        table.add_column(column)
+    for disk in record.disks:
+        table.add_row(disk.name, disk.target, disk.format, human_size(disk.size),
+                      str(disk.provision), disk.path)
+    Console(width=200).print(table)
+
+
+@node.command("disk-xml")
+@click.argument("instance")
+@_format_option
+@click.pass_context
+def disk_xml(ctx: click.Context, instance: str, output: str) -> None:
+    """Print the libvirt <disk> elements of INSTANCE, root disk first."""
+    with _manager(ctx) as manager:
+        xml = manager.disk_xml(instance)
+    if output == "json":
+        _emit(output, {"instance": instance, "xml": xml})
+    else:
+        click.echo(xml, nl=False)
+
+
+@node.command()
+@click.argument("instance")
+@_format_option
+@click.pass_context
+def delete(ctx: click.Context, instance: str, output: str) -> None:
+    """Wipe (volume_clear) and remove the disks of INSTANCE; prints the wipe receipt."""
+    with _manager(ctx) as manager:
+        report = manager.delete(instance)
+    data = report.record()
+    lines = [f"deleted {instance}; receipt {report.receipt_file}"]
+    for r in report.receipts:
+        lines.append(f"  {r.disk}: {r.method}, {r.passes} pass(es), {r.bytes_overwritten} bytes, "
+                     f"verified={r.verified} {r.note}".rstrip())
+    _emit(output, data, "\n".join(lines))
+
+
+@node.command("cache-list")
+@_format_option
+@click.pass_context
+def cache_list(ctx: click.Context, output: str) -> None:
+    """List the base images and templates in <instances_path>/_base."""
+    with _manager(ctx) as manager:
+        entries = manager.cache_list()
+    if output == "json":
+        _emit(output, {"entries": [e.record() for e in entries]})
+        return
+    table = Table()
+    for column in ("name", "kind", "image", "format", "virtual size", "on disk", "age", "users"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.name, e.kind, e.image_id or "-", e.format, human_size(e.virtual_size),
+                      human_size(e.allocated), f"{e.age_seconds:.0f}s",
+                      ", ".join(e.users) or "-")
+    Console(width=200).print(table)
+
+
+@node.command("cache-clean")
+@click.option("--no-verify", is_flag=True, help="Skip re-verifying the checksums of bases in use.")
+@click.option("--repeat", is_flag=True,
+              help="Run a pass every image_cache_manager_interval seconds until interrupted.")
+@_format_option
+@click.pass_context
+def cache_clean(ctx: click.Context, no_verify: bool, repeat: bool, output: str) -> None:
+    """Remove unused old bases, re-verify the ones in use, clean up leftovers."""
+    with _manager(ctx) as manager:
+        while True:
+            report = manager.cache_clean(verify=not no_verify)
+            data = report.record()
+            text = "\n".join(f"{k}: {', '.join(v) or '-'}" for k, v in data.items()
+                             if isinstance(v, list))
+            _emit(output, data, text)
+            if not repeat:
+                return
+            time.sleep(max(60, manager.ctx.node.image_cache_manager_interval))

@@ -1,0 +1,179 @@
+"""Spawning: the disks of one instance, made all together or not at all.
+
+Steps, under the instance's lock: refuse an existing instance; reconcile what a dead spawn of
+the same name left; build every disk in a private work directory (the cache entries used are
+held under shared locks until the end, so clean-up cannot take a base away mid-spawn); write
+``disk.info`` and ``instance.json``; rename the work directory into place. Any failure runs the
+undo stack (made disks removed, work directory deleted), so a failed spawn leaves nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cowshed.domain.instance_disks import (
+    DiskKind,
+    Flavor,
+    GiB,
+    InstanceDisk,
+    InstanceRecord,
+    MiB,
+    Provision,
+    SourceType,
+    check_instance_name,
+)
+from cowshed.errors import AlreadyExists
+from cowshed.node import files_disks
+from cowshed.node.cache import BaseFile
+from cowshed.node.context import NodeContext
+from cowshed.node.disk_types import DiskJob, DiskType, FileDiskType
+from cowshed.node.imageservice import ImageMeta
+from cowshed.node.settings import ImagesType
+
+#: root, ephemeral and swap go on virtio as vda, vdb, vdc…; the config drive is an IDE cdrom.
+_CONFIG_TARGET = "hdd"
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    """What ``cowshed node spawn`` asks for."""
+
+    instance: str
+    image_id: str
+    flavor: Flavor = field(default_factory=Flavor)
+    #: overrides ``[node] images_type`` for this spawn.
+    images_type: ImagesType | None = None
+    encrypt: bool = False
+    config_drive: bool = False
+
+
+def disk_type(ctx: NodeContext, images_type: ImagesType) -> DiskType:
+    """The disk type for an ``images_type`` value (lvm checks for device-mapper first)."""
+    effective = images_type.effective
+    if effective is ImagesType.RBD:
+        from cowshed.node.rbd_disks import RbdDiskType
+
+        return RbdDiskType(ctx)
+    if effective is ImagesType.LVM:
+        from cowshed.node.lvm import LvmDiskType
+
+        return LvmDiskType(ctx)
+    return FileDiskType(ctx, effective)
+
+
+def _targets() -> list[str]:
+    return [f"vd{chr(ord('a') + i)}" for i in range(26)]
+
+
+class Spawner:
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    def spawn(self, req: SpawnRequest) -> InstanceRecord:
+        name = check_instance_name(req.instance)
+        kind = (req.images_type or self.ctx.node.images_type).effective
+        dtype = disk_type(self.ctx, kind)
+        store = self.ctx.store
+        with store.locked(name):
+            if store.exists(name):
+                raise AlreadyExists(f"instance {name} exists (delete it first)")
+            reconcile_instance(self.ctx, name)
+            image = self.ctx.client.show(req.image_id)
+            return self._build(req, image, dtype)
+
+    def _build(self, req: SpawnRequest, image: ImageMeta, dtype: DiskType) -> InstanceRecord:
+        store = self.ctx.store
+        work = store.new_work_dir(req.instance)
+        final = store.dir(req.instance)
+        targets = iter(_targets())
+        with ExitStack() as holds, ExitStack() as undo:
+            undo.callback(shutil.rmtree, work, True)
+            root_job = DiskJob(req.instance, "disk", DiskKind.ROOT,
+                               (req.flavor.root_gb or 0) * GiB, next(targets), work, final,
+                               req.encrypt)
+            root = dtype.root(root_job, image, holds)
+            undo.callback(dtype.remove, root.disk)
+            disks = [root.disk]
+            bases = [root.base] if root.base else []
+            for extra in self._extra_jobs(req, work, final, targets):
+                base = holds.enter_context(extra.template)
+                disk = dtype.from_template(extra.job, base)
+                undo.callback(dtype.remove, disk)
+                disks.append(disk)
+                bases.append(base.name)
+            if req.config_drive:
+                disks.append(self._config_drive(req, image, work, final))
+            record = InstanceRecord(
+                instance=req.instance, image_id=image.id, images_type=str(dtype.images_type),
+                disks=tuple(disks), bases=tuple(bases), created_at=time.time(),
+                image=image_summary(image),
+            )
+            store.write_disk_info(work, {d.path: d.format for d in disks
+                                         if d.source_type is SourceType.FILE})
+            store.publish(work, record)
+            undo.pop_all()
+        return record
+
+    def _extra_jobs(self, req: SpawnRequest, work: Path, final: Path,
+                    targets: Iterator[str]) -> list[_Extra]:
+        """The ephemeral and swap disks of the flavor, each with its formatted template."""
+        out: list[_Extra] = []
+        cache = self.ctx.cache
+        if req.flavor.ephemeral_gb:
+            fs = self.ctx.node.default_ephemeral_format
+            size = req.flavor.ephemeral_gb * GiB
+            job = DiskJob(req.instance, "disk.eph0", DiskKind.EPHEMERAL, size, next(targets),
+                          work, final, req.encrypt)
+            template = cache.use_template(f"ephemeral_{req.flavor.ephemeral_gb}_{fs}", size,
+                                          lambda path: files_disks.format_ephemeral(path, fs))
+            out.append(_Extra(job, template))
+        if req.flavor.swap_mb:
+            size = req.flavor.swap_mb * MiB
+            job = DiskJob(req.instance, "disk.swap", DiskKind.SWAP, size, next(targets), work,
+                          final, req.encrypt)
+            template = cache.use_template(f"swap_{req.flavor.swap_mb}", size,
+                                          files_disks.format_swap)
+            out.append(_Extra(job, template))
+        return out
+
+    @staticmethod
+    def _config_drive(req: SpawnRequest, image: ImageMeta, work: Path,
+                      final: Path) -> InstanceDisk:
+        """Nova's config drive: an ISO 9660 file attached read-only as an IDE cdrom."""
+        files_disks.make_config_drive(work / "disk.config", req.instance,
+                                      {"image_id": image.id})
+        size = (work / "disk.config").stat().st_size
+        return InstanceDisk(
+            name="disk.config", kind=DiskKind.CONFIG, source_type=SourceType.FILE,
+            path=str(final / "disk.config"), format="raw", size=size,
+            provision=Provision.CREATE, target=_CONFIG_TARGET, bus="ide", device="cdrom",
+            readonly=True,
+        )
+
+
+@dataclass(frozen=True)
+class _Extra:
+    job: DiskJob
+    template: AbstractContextManager[BaseFile]
+
+
+def image_summary(image: ImageMeta) -> dict[str, object]:
+    """The image facts an instance keeps (snapshots inherit the properties)."""
+    return {
+        "id": image.id, "name": image.name, "disk_format": image.disk_format,
+        "container_format": image.container_format, "min_disk": image.min_disk,
+        "size": image.size, "virtual_size": image.virtual_size,
+        "properties": dict(image.properties),
+    }
+
+
+def reconcile_instance(ctx: NodeContext, name: str) -> None:
+    """Remove what dead spawns of ``name`` left (call with the instance lock held)."""
+    for work in ctx.store.stale_work_dirs(name):
+        shutil.rmtree(work, ignore_errors=True)
+
