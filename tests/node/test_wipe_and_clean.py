@@ -91,7 +91,7 @@ def test_clean_removes_old_unused_keeps_used_and_young(node_dir: Path, image_ser
         os.utime(root / used, (OLD, OLD))
         report = node.cache_clean()
         assert used in report.removed and not (root / used).exists()
-        assert node.cache_list() == [e for e in node.cache_list() if e.name == young.name]
+        assert [e.name for e in node.cache_list()] == [young.name]
 
 
 def test_a_spawn_racing_the_clean_up_wins(node_dir: Path, image_server: Server,
