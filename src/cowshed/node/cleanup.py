@@ -31,11 +31,15 @@ from pathlib import Path
 from cowshed.node.cache import BaseFile
 from cowshed.node.context import NodeContext
 from cowshed.node.files_disks import data_extents
+from cowshed.node.settings import ImagesType
 from cowshed.node.spawn import reconcile_instance
 
 _ORIGINAL = re.compile(r"^[0-9a-f]{40}$")
 _RESIZED = re.compile(r"^[0-9a-f]{40}_.+$")
 _READ = 8 << 20
+#: names of the RBD images the node makes (``<instance>_disk[.eph0|.swap|.config]``); nothing
+#: else in the pool is ever touched.
+RBD_DISK = re.compile(r"^(?P<instance>[A-Za-z0-9][A-Za-z0-9.-]{0,63})_disk(\.[a-z0-9]+)?$")
 
 
 def entry_kind(name: str) -> str:
@@ -219,14 +223,18 @@ def _remove_leftovers(ctx: NodeContext, report: CleanReport) -> None:
                 report.leftovers_removed.append(f"_base/.fetch/{work.name}")
             finally:
                 os.close(fd)
-    owners = {ctx.store.work_owner(w) for w in ctx.store.stale_work_dirs()}
-    for name in sorted(n for n in owners if n):
+    owners = {n for n in map(ctx.store.work_owner, ctx.store.stale_work_dirs()) if n}
+    rbd_names: list[str] | None = None
+    if ctx.node.images_type.effective is ImagesType.RBD:
+        rbd_names = ctx.rbd.names()
+        owners |= {m["instance"] for m in map(RBD_DISK.match, rbd_names) if m}
+    for name in sorted(owners):
+        if ctx.store.exists(name):
+            continue
         fd = ctx.locks.try_hold(f"instance-{name}")
         if fd is None:
             continue  # that instance is being spawned or deleted right now
         try:
-            for work in ctx.store.stale_work_dirs(name):
-                report.leftovers_removed.append(work.name)
-            reconcile_instance(ctx, name)
+            report.leftovers_removed += reconcile_instance(ctx, name, rbd_names)
         finally:
             os.close(fd)

@@ -172,8 +172,26 @@ def image_summary(image: ImageMeta) -> dict[str, object]:
     }
 
 
-def reconcile_instance(ctx: NodeContext, name: str) -> None:
-    """Remove what dead spawns of ``name`` left (call with the instance lock held)."""
+def reconcile_instance(ctx: NodeContext, name: str, rbd_names: list[str] | None = None
+                       ) -> list[str]:
+    """Remove what dead spawns of ``name`` left: work directories and, with ``rbd``
+    instance disks, images ``<name>_*`` when no record claims them. Call with the instance
+    lock held and only for an instance without a record. ``rbd_names`` is a listing of the
+    pool the caller already has. Returns what was removed."""
+    removed = []
     for work in ctx.store.stale_work_dirs(name):
         shutil.rmtree(work, ignore_errors=True)
+        removed.append(work.name)
+    if ctx.store.exists(name):
+        return removed
+    if rbd_names is None and ctx.node.images_type.effective is ImagesType.RBD:
+        rbd_names = ctx.rbd.names()
+    from cowshed.node.cleanup import RBD_DISK
+
+    for image in rbd_names or ():
+        match = RBD_DISK.match(image)
+        if match and match["instance"] == name:
+            ctx.rbd.remove(image, retries=2, interval=1.0)
+            removed.append(f"rbd:{ctx.rbd.pool}/{image}")
+    return removed
 

@@ -1,0 +1,125 @@
+"""``images_type = "rbd"`` against a real Ceph cluster and a real image service on RBD.
+
+Clone, don't download: a raw image whose location is an RBD snapshot on the same cluster
+becomes a layered clone; anything else is fetched, converted and imported, unless
+``never_download_image_if_on_rbd`` forbids it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cowshed.dev.ceph import DevCephCluster
+from cowshed.domain.instance_disks import Flavor, Provision
+from cowshed.errors import InvalidRequest, UnsupportedOperation
+from cowshed.node.manager import NodeManager, SpawnRequest
+from cowshed.node.settings import ImagesType
+from tests.integration._server import Server
+from tests.node.helpers import MiB, make_qcow2, make_raw, node_settings, upload_image
+
+pytestmark = pytest.mark.ceph
+VMS = "vms"
+
+
+@pytest.fixture(scope="module")
+def rbd_image_server(ceph_cluster: DevCephCluster, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[Server]:
+    """``cowshed serve`` storing images in the ``images`` pool, showing their locations."""
+    ceph_cluster.create_pool(VMS)
+    root = tmp_path_factory.mktemp("rbd-glance")
+    config = root / "glance.toml"
+    config.write_text(
+        "show_multiple_locations = true\nshow_image_direct_url = true\n"
+        'default_backend = "ceph"\n[stores.ceph]\ntype = "rbd"\nrbd_store_pool = "images"\n'
+        f'rbd_store_ceph_conf = "{ceph_cluster.conf_path}"\n')
+    server = Server(root / "data", config)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+        ceph_cluster.delete_pool(VMS)
+
+
+def rbd_node(node_dir: Path, server: Server, cluster: DevCephCluster, **node: Any
+             ) -> NodeManager:
+    return NodeManager(node_settings(node_dir, server.url, images_type="rbd",
+                                     images_rbd_pool=VMS,
+                                     images_rbd_ceph_conf=str(cluster.conf_path), **node))
+
+
+def read_rbd(cluster: DevCephCluster, spec: str, offset: int, length: int) -> bytes:
+    rados, rbd = importlib.import_module("rados"), importlib.import_module("rbd")
+    pool, name = spec.split("/", 1)
+    with (rados.Rados(conffile=str(cluster.conf_path)) as client,
+          client.open_ioctx(pool) as io, rbd.Image(io, name, read_only=True) as image):
+        return bytes(image.read(offset, length))
+
+
+@pytest.fixture
+def node_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "node"
+    path.mkdir(mode=0o755)
+    return path
+
+
+def test_raw_image_on_the_same_cluster_is_cloned(node_dir: Path, rbd_image_server: Server,
+                                                 ceph_cluster: DevCephCluster) -> None:
+    with rbd_image_server.client() as client:
+        image = upload_image(client, make_raw(8 * MiB, {2 * MiB: 0x42}), "raw")
+    with rbd_node(node_dir, rbd_image_server, ceph_cluster) as node:
+        plan = node.plan(SpawnRequest("vm-c", image, Flavor(root_gb=1))).record()
+        assert plan["download_bytes"] == 0
+        record = node.spawn(SpawnRequest("vm-c", image, Flavor(root_gb=1)))
+        root = record.disk("disk")
+        assert root.provision is Provision.CLONE and root.path == f"{VMS}/vm-c_disk"
+        assert root.parent == f"images/{image}@snap" and root.size == 1 << 30
+        assert node.ctx.rbd.parent("vm-c_disk") is not None
+        assert node.cache_list() == []  # nothing was downloaded
+        assert read_rbd(ceph_cluster, root.path, 2 * MiB, 4) == b"\x42" * 4
+        xml = node.disk_xml("vm-c")
+        assert '<source protocol="rbd" name="vms/vm-c_disk">' in xml
+        assert f'port="{ceph_cluster.status().mon_addr.rsplit(":", 1)[1]}"' in xml  # type: ignore[union-attr]
+        with pytest.raises(UnsupportedOperation, match="cannot encrypt an RBD clone"):
+            node.spawn(SpawnRequest("vm-e", image, encrypt=True))
+        assert not node.ctx.rbd.exists("vm-e_disk")
+        report = node.delete("vm-c")
+        assert report.receipts[0].verified and not node.ctx.rbd.exists("vm-c_disk")
+
+
+def test_qcow2_image_is_fetched_converted_and_imported(node_dir: Path, rbd_image_server: Server,
+                                                       ceph_cluster: DevCephCluster) -> None:
+    data = make_qcow2(node_dir / "i.qcow2", 8 * MiB, {3 * MiB: 0x33})
+    with rbd_image_server.client() as client:
+        image = upload_image(client, data, "qcow2")
+    with rbd_node(node_dir, rbd_image_server, ceph_cluster,
+                  never_download_image_if_on_rbd=True) as node:
+        with pytest.raises(InvalidRequest, match="never_download_image_if_on_rbd"):
+            node.spawn(SpawnRequest("vm-n", image))
+        assert not node.ctx.rbd.exists("vm-n_disk") and node.cache_list() == []
+    with rbd_node(node_dir, rbd_image_server, ceph_cluster) as node:
+        record = node.spawn(SpawnRequest("vm-i", image, Flavor(swap_mb=8)))
+        root = record.disk("disk")
+        assert root.provision is Provision.IMPORT and root.parent is None
+        assert read_rbd(ceph_cluster, root.path, 3 * MiB, 4) == b"\x33" * 4
+        assert record.disk("disk.swap").path == f"{VMS}/vm-i_disk.swap"
+        assert [e.format for e in node.cache_list() if e.kind == "original"] == ["raw"]
+        node.delete("vm-i")
+        assert not node.ctx.rbd.exists("vm-i_disk")
+
+
+def test_leftovers_of_a_dead_spawn_are_removed(node_dir: Path, rbd_image_server: Server,
+                                               ceph_cluster: DevCephCluster) -> None:
+    with rbd_node(node_dir, rbd_image_server, ceph_cluster) as node:
+        node.ctx.rbd.create("dead-1_disk", MiB)  # as a SIGKILLed spawn leaves it
+        node.ctx.rbd.create("not-ours", MiB)
+        report = node.cache_clean()
+        assert f"rbd:{VMS}/dead-1_disk" in report.leftovers_removed
+        assert not node.ctx.rbd.exists("dead-1_disk") and node.ctx.rbd.exists("not-ours")
+        node.ctx.rbd.remove("not-ours")
+        assert node.ctx.node.images_type is ImagesType.RBD
