@@ -1,8 +1,12 @@
 """One conformance suite that every backend runs against the real thing.
 
-To use it, subclass :class:`BackendConformance` in a test module and provide a pytest fixture
-named ``backend`` that yields a fresh, empty :class:`cowshed.backends.base.Backend` (and closes it
-afterwards). Tests of optional operations skip when the backend's Capabilities do not claim them.
+To use it, subclass :class:`BackendConformance` (the core protocol) in a test module and provide
+a pytest fixture named ``backend`` that yields a fresh, empty
+:class:`cowshed.backends.base.Backend` (and closes it afterwards). Each optional protocol has its
+own suite in this package (``snapshots``, ``clones``, ``extend``, ``attach``): a backend's test
+class inherits the suites of the protocols its Capabilities claim, plus
+:class:`~tests.conformance.refusals.RefusalConformance`, which checks that every protocol it
+does not claim is refused with UnsupportedOperation.
 """
 
 from __future__ import annotations
@@ -14,13 +18,25 @@ import uuid
 import pytest
 
 from cowshed.backends.base import Backend
-from cowshed.errors import AlreadyExists, InUse, NotFound, UnsupportedOperation
+from cowshed.errors import AlreadyExists, InvalidRequest, NotFound
 
 MiB = 1 << 20
 
 
 def _key() -> str:
     return str(uuid.uuid4())
+
+
+def new_key() -> str:
+    return _key()
+
+
+def put(backend: Backend, key: str, data: bytes) -> int:
+    return _put(backend, key, [data])
+
+
+def get(backend: Backend, key: str, offset: int = 0, length: int | None = None) -> bytes:
+    return _get(backend, key, offset, length)
 
 
 def _put(backend: Backend, key: str, blocks: list[bytes]) -> int:
@@ -150,35 +166,57 @@ class BackendConformance:
     def test_describe_is_mapping(self, backend: Backend) -> None:
         assert isinstance(dict(backend.describe()), dict)
 
-    def test_resize(self, backend: Backend) -> None:
-        if not backend.capabilities.resize:
-            pytest.skip("backend cannot resize")
-        key = _key()
-        _put(backend, key, [b"abc"])
-        backend.resize(key, MiB)
-        assert backend.stat(key).size == MiB
-        assert _get(backend, key, 0, 4) == b"abc\0"
+    # -- empty create, copy, in-place writes ----------------------------------------------------
 
-    def test_snapshot_clone_flatten(self, backend: Backend) -> None:
-        if not (backend.capabilities.snapshots and backend.capabilities.clone):
-            with pytest.raises(UnsupportedOperation):
-                backend.create_snapshot(_key(), "snap")
-            return
+    def test_create_empty_object(self, backend: Backend) -> None:
+        key = _key()
+        stored = backend.create(key, 16 * MiB)
+        assert (stored.key, stored.size) == (key, 16 * MiB)
+        assert backend.stat(key).size == 16 * MiB
+        assert _get(backend, key, 5 * MiB, MiB) == bytes(MiB)
+        if backend.capabilities.thin:
+            allocated = backend.stat(key).allocated
+            assert allocated is not None and allocated < MiB
+        with pytest.raises(AlreadyExists):
+            backend.create(key, MiB)
+        assert _put(backend, _key(), []) == 0 and backend.create(_key(), 0).size == 0
+
+    def test_block_writes_in_place(self, backend: Backend) -> None:
+        key = _key()
+        backend.create(key, 8 * MiB)
+        payload = os.urandom(MiB + 5)
+        with backend.open_block(key) as block:
+            assert block.size == 8 * MiB
+            block.write(3 * MiB - 2, payload)
+            block.write(0, b"head")
+            assert block.read(3 * MiB - 2, len(payload)) == payload
+            with pytest.raises(InvalidRequest):
+                block.write(8 * MiB - 1, b"xy")
+        assert backend.stat(key).size == 8 * MiB
+        assert _get(backend, key, 0, 4) == b"head"
+        assert _get(backend, key, 3 * MiB - 2, len(payload)) == payload
+        assert _get(backend, key, 5 * MiB, MiB) == bytes(MiB)
+        with pytest.raises(NotFound):
+            backend.open_block(_key())
+
+    def test_copy_is_independent(self, backend: Backend) -> None:
         src, dst = _key(), _key()
+        backend.create(src, 12 * MiB)
         data = os.urandom(2 * MiB)
-        _put(backend, src, [data])
-        backend.create_snapshot(src, "s1")
-        child = backend.clone(src, "s1", dst)
-        assert child.key == dst
-        assert _get(backend, dst) == data
-        with pytest.raises(InUse):
-            backend.delete_snapshot(src, "s1")
-        with pytest.raises(InUse):
-            backend.delete(src)
-        assert _get(backend, src) == data
-        if backend.capabilities.flatten:
-            backend.flatten(dst)
-            backend.delete_snapshot(src, "s1")
-            backend.delete(src)
-            assert _get(backend, dst) == data
-        backend.delete(dst)
+        with backend.open_block(src) as block:
+            block.write(MiB, data)
+        copied = backend.copy(src, dst)
+        assert copied.size == 12 * MiB
+        with backend.open_block(src) as block:
+            block.write(MiB, bytes(len(data)))
+        assert _get(backend, dst, MiB, len(data)) == data
+        assert _get(backend, dst, 6 * MiB, MiB) == bytes(MiB)
+        if backend.capabilities.thin:
+            allocated = backend.stat(dst).allocated
+            assert allocated is not None and allocated < 8 * MiB
+        with pytest.raises(AlreadyExists):
+            backend.copy(src, dst)
+        with pytest.raises(NotFound):
+            backend.copy(_key(), _key())
+        backend.delete(src)
+        assert _get(backend, dst, MiB, len(data)) == data

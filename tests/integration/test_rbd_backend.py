@@ -383,10 +383,10 @@ def test_reads_are_chunk_aligned_after_the_first(rbd_backend: RbdBackend) -> Non
     abandoned.close()  # waits for the queued reads, then closes the image
 
 
-def test_resize_grows_head(ceph_cluster: DevCephCluster, rbd_backend: RbdBackend) -> None:
+def test_extend_grows_head(ceph_cluster: DevCephCluster, rbd_backend: RbdBackend) -> None:
     key = new_key()
     put(rbd_backend, key, b"abc")
-    rbd_backend.resize(key, 10 * MiB)
+    rbd_backend.extend(key, 10 * MiB)
     assert rbd_cli(ceph_cluster, "info", f"images/{key}")["size"] == 10 * MiB
     assert get(rbd_backend, key, 0, 4) == b"abc\0"
 

@@ -1,4 +1,4 @@
-"""The RBD backend against the shared conformance suite, on a real Ceph cluster."""
+"""The RBD backend against the shared conformance suites, on a real Ceph cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ import pytest
 from cowshed.backends.base import Backend
 from cowshed.backends.rbd import RbdBackend
 from cowshed.dev.ceph import DevCephCluster
+from tests.conformance.attach import AttachConformance
+from tests.conformance.clones import CloneConformance
+from tests.conformance.extend import ExtendConformance
+from tests.conformance.refusals import RefusalConformance
+from tests.conformance.snapshots import SnapshotConformance
 from tests.conformance.suite import BackendConformance
 from tests.integration.conftest import rbd_options
 
@@ -32,5 +37,17 @@ def backend(ceph_cluster: DevCephCluster, fresh_pool: str) -> Iterator[Backend]:
         store.close()
 
 
-class TestRbdBackend(BackendConformance):
+@pytest.fixture
+def sibling(ceph_cluster: DevCephCluster, backend: Backend) -> Iterator[Backend]:
+    """A store on another pool of the same cluster (its own connection, as Cinder's is)."""
+    pool = "volumes"
+    store = RbdBackend.from_options("ceph2", rbd_options(ceph_cluster, pool))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class TestRbdBackend(BackendConformance, SnapshotConformance, CloneConformance,
+                     ExtendConformance, AttachConformance, RefusalConformance):
     pass

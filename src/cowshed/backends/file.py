@@ -1,38 +1,54 @@
 """Local-directory backend: the embedded default.
 
-Layout under ``data_dir``: committed objects are ``<key>``; writes in progress are
-``.incoming/<key>.<random>.part``. A write is published by fsync + rename + fsync of the
-directory, so after a crash an object is either whole under its key or only a ``.part`` file that
-:meth:`FileBackend.cleanup_incomplete` removes. All-zero regions become holes (thin).
+Layout under ``data_dir``: committed objects are ``<key>``; writes in progress (and creates,
+copies, snapshots before publication) are ``.incoming/<key>.<random>.part``. An object is
+published by fsync + rename + fsync of the directory, so after a crash it is either whole under
+its key or only a ``.part`` file that :meth:`FileBackend.cleanup_incomplete` removes. All-zero
+regions become holes (thin).
+
+Where the filesystem can reflink (XFS, btrfs: probed at start-up), copies share blocks and the
+backend offers snapshots and clones: a snapshot is a reflinked file ``.snaps/<key>/<snap>``, a
+clone a reflinked copy of one. Both cost the same at any size and are independent of their
+source at once (``clones_depend_on_parent`` is False). Without reflink a file store has neither;
+the volume service then builds snapshots and clones from qcow2 overlays on top of these files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from cowshed.backends._files import FileBlock, map_os_error, probe_reflink, reflink, sparse_copy
 from cowshed.backends._options import parse_options
 from cowshed.backends._zeros import nonzero_runs
-from cowshed.backends.base import Capabilities, ObjectInfo, StoredObject
+from cowshed.backends.base import (
+    AttachInfo,
+    Backend,
+    Capabilities,
+    ChildRef,
+    CloneCost,
+    ObjectInfo,
+    SnapRef,
+    StoredObject,
+)
 from cowshed.errors import (
     AlreadyExists,
-    BackendUnavailable,
-    Forbidden,
     InvalidRequest,
     NotFound,
-    StorageFull,
     UnsupportedOperation,
 )
 
+__all__ = ["FileBackend", "FileConfig", "map_os_error"]
+
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _INCOMING = ".incoming"
-_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_SNAPS = ".snaps"
 
 
 @dataclass(frozen=True)
@@ -53,15 +69,8 @@ class FileConfig:
             raise ValueError("filesystem_store_chunk_size must be at least 4096")
 
 
-def map_os_error(exc: OSError, what: str) -> Exception:
-    """Translate one OSError into the cowshed error tree (the file backend's only mapping)."""
-    if exc.errno in _FULL_ERRNOS:
-        return StorageFull(f"no space left on the file store while {what}")
-    if exc.errno == errno.ENOENT:
-        return NotFound(f"not found while {what}")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return Forbidden(f"the file store denied access while {what}")
-    return BackendUnavailable(f"file store I/O error while {what}: {exc.strerror}")
+class _Fill(Protocol):
+    def __call__(self, fd: int) -> int: ...
 
 
 class _FileWriter:
@@ -143,11 +152,15 @@ class FileBackend:
         self.root = Path(config.filesystem_store_datadir).absolute()
         try:
             (self.root / _INCOMING).mkdir(parents=True, exist_ok=True)
+            can_reflink = probe_reflink(self.root / _INCOMING)
         except OSError as exc:
             raise map_os_error(exc, f"creating {self.root}") from exc
+        self.space = str(self.root)
         self.capabilities = Capabilities(
             random_read=True, local_files=True, thin=config.filesystem_thin_provisioning,
-            snapshots=False, clone=False, flatten=False, resize=True, shared_across_nodes=False,
+            snapshots=can_reflink, clone=can_reflink, flatten=False, extend=True,
+            shared_across_nodes=False, reflink=can_reflink, attach=True,
+            clone_cost=CloneCost.CONSTANT, clones_depend_on_parent=False,
         )
 
     @classmethod
@@ -159,6 +172,14 @@ class FileBackend:
             raise InvalidRequest(f"invalid object key {key!r}")
         return self.root / key
 
+    def _snap_path(self, key: str, snap: str) -> Path:
+        if not _KEY.match(snap):
+            raise InvalidRequest(f"invalid snapshot name {snap!r}")
+        return self.root / _SNAPS / self._path(key).name / snap
+
+    def _part(self, key: str) -> Path:
+        return self.root / _INCOMING / f"{key}.{secrets.token_hex(6)}.part"
+
     @staticmethod
     def _fsync_dir(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -167,21 +188,99 @@ class FileBackend:
         finally:
             os.close(fd)
 
+    def _publish(self, part: Path, target: Path, *, replace: bool = False) -> None:
+        """fsync ``part`` and rename it to ``target`` (AlreadyExists unless ``replace``)."""
+        try:
+            fd = os.open(part, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            perm = self.config.filesystem_store_file_perm
+            if perm:
+                os.chmod(part, perm)
+            if not replace and target.exists():
+                raise AlreadyExists(f"object {target.name} exists in store {self.name!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(part, target)
+            self._fsync_dir(target.parent)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+
+    def _make(self, key: str, target: Path, fill: _Fill, *, replace: bool = False) -> int:
+        """Create a part file, let ``fill`` write it, publish it as ``target``; its size."""
+        if not replace and target.exists():
+            raise AlreadyExists(f"object {target.name} exists in store {self.name!r}")
+        part = self._part(key)
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                size = fill(fd)
+            finally:
+                os.close(fd)
+            self._publish(part, target, replace=replace)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise map_os_error(exc, f"writing {target.name}") from exc
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        return size
+
+    def _copy_from(self, source: Path) -> _Fill:
+        """A fill that reflinks (or sparse-copies) ``source``."""
+        def fill(fd: int) -> int:
+            src_fd = os.open(source, os.O_RDONLY)
+            try:
+                if self.capabilities.reflink:
+                    reflink(src_fd, fd)
+                    return os.fstat(fd).st_size
+                return sparse_copy(src_fd, fd)
+            finally:
+                os.close(src_fd)
+        return fill
+
+    def _stored(self, key: str, size: int) -> StoredObject:
+        return StoredObject(key=key, size=size, location=self.location(key))
+
+    # -- core -----------------------------------------------------------------------------------
+
     def open_writer(self, key: str, size_hint: int | None) -> _FileWriter:
         if self._path(key).exists():
             raise AlreadyExists(f"object {key} exists in store {self.name!r}")
-        part = self.root / _INCOMING / f"{key}.{secrets.token_hex(6)}.part"
         try:
-            return _FileWriter(self, key, part, self.config.filesystem_thin_provisioning)
+            return _FileWriter(self, key, self._part(key), self.config.filesystem_thin_provisioning)
         except OSError as exc:
             raise map_os_error(exc, f"creating {key}") from exc
 
+    def create(self, key: str, size: int) -> StoredObject:
+        if size < 0:
+            raise InvalidRequest("size must not be negative")
+
+        def fill(fd: int) -> int:
+            os.ftruncate(fd, size)
+            return size
+        return self._stored(key, self._make(key, self._path(key), fill))
+
+    def copy(self, src_key: str, dst_key: str) -> StoredObject:
+        source = self._path(src_key)
+        if not source.is_file():
+            raise NotFound(f"object {src_key} not found in store {self.name!r}")
+        return self._stored(dst_key, self._make(dst_key, self._path(dst_key),
+                                                self._copy_from(source)))
+
+    def open_block(self, key: str) -> FileBlock:
+        return FileBlock(self._path(key))
+
     def open_read(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        path = self._path(key)
+        return self._open_path(self._path(key), offset, length)
+
+    def _open_path(self, path: Path, offset: int, length: int | None) -> Iterator[bytes]:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
-            raise map_os_error(exc, f"opening {key}") from exc
+            raise map_os_error(exc, f"opening {path.name}") from exc
         return self._reader(fd, offset, length)
 
     def _reader(self, fd: int, offset: int, length: int | None) -> Iterator[bytes]:
@@ -209,10 +308,18 @@ class FileBackend:
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
+        """Remove ``key`` and its snapshots (reflinked snapshots never have dependants)."""
+        path = self._path(key)
         try:
-            self._path(key).unlink()
+            path.unlink()
         except OSError as exc:
             raise map_os_error(exc, f"deleting {key}") from exc
+        snaps = self.root / _SNAPS / key
+        if snaps.is_dir():
+            for snap in snaps.iterdir():
+                snap.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                snaps.rmdir()
 
     def location(self, key: str) -> str:
         return self._path(key).as_uri()
@@ -240,23 +347,97 @@ class FileBackend:
     def close(self) -> None:
         return None
 
-    def resize(self, key: str, size: int) -> None:
-        try:
-            os.truncate(self._path(key), size)
-        except OSError as exc:
-            raise map_os_error(exc, f"resizing {key}") from exc
+    # -- extend and attach ----------------------------------------------------------------------
 
-    def _unsupported(self, what: str) -> UnsupportedOperation:
-        return UnsupportedOperation(f"store {self.name!r} (file) does not support {what}")
+    def extend(self, key: str, size: int) -> None:
+        path = self._path(key)
+        current = self.stat(key).size
+        if size < current:
+            raise InvalidRequest(f"cannot shrink {key} from {current} to {size} bytes")
+        try:
+            os.truncate(path, size)
+        except OSError as exc:
+            raise map_os_error(exc, f"extending {key}") from exc
+
+    def attach_info(self, key: str) -> AttachInfo:
+        if not self.exists(key):
+            raise NotFound(f"object {key} not found in store {self.name!r}")
+        return AttachInfo("file", {"path": str(self._path(key)), "format": "raw"})
+
+    # -- snapshots and clones (reflink only) ----------------------------------------------------
+
+    def _reflink_only(self, what: str) -> None:
+        if not self.capabilities.reflink:
+            raise UnsupportedOperation(
+                f"store {self.name!r} (file) supports {what} only on a filesystem with reflink"
+            )
 
     def create_snapshot(self, key: str, snap: str) -> None:
-        raise self._unsupported("snapshots")
+        self._reflink_only("snapshots")
+        source = self._path(key)
+        if not source.is_file():
+            raise NotFound(f"object {key} not found in store {self.name!r}")
+        target = self._snap_path(key, snap)
+        if target.exists():
+            raise AlreadyExists(f"snapshot {key}@{snap} exists")
+        self._make(key, target, self._copy_from(source))
 
     def delete_snapshot(self, key: str, snap: str) -> None:
-        raise self._unsupported("snapshots")
+        self._reflink_only("snapshots")
+        try:
+            self._snap_path(key, snap).unlink()
+        except OSError as exc:
+            raise map_os_error(exc, f"deleting snapshot {key}@{snap}") from exc
 
-    def clone(self, src_key: str, snap: str, dst_key: str) -> StoredObject:
-        raise self._unsupported("clones")
+    def list_snapshots(self, key: str) -> list[str]:
+        self._reflink_only("snapshots")
+        if not self._path(key).is_file():
+            raise NotFound(f"object {key} not found in store {self.name!r}")
+        folder = self.root / _SNAPS / key
+        if not folder.is_dir():
+            return []
+        found = [(p.stat().st_mtime_ns, p.name) for p in folder.iterdir() if _KEY.match(p.name)]
+        return [name for _, name in sorted(found)]
+
+    def open_snapshot_read(
+        self, key: str, snap: str, offset: int = 0, length: int | None = None,
+    ) -> Iterator[bytes]:
+        self._reflink_only("snapshots")
+        return self._open_path(self._snap_path(key, snap), offset, length)
+
+    def revert_snapshot(self, key: str, snap: str) -> None:
+        self._reflink_only("snapshots")
+        source = self._snap_path(key, snap)
+        if not source.is_file() or not self._path(key).is_file():
+            raise NotFound(f"snapshot {key}@{snap} not found in store {self.name!r}")
+        self._make(key, self._path(key), self._copy_from(source), replace=True)
+
+    def can_clone_from(self, source: Backend) -> bool:
+        if not (self.capabilities.reflink and isinstance(source, FileBackend)):
+            return False
+        return source.capabilities.reflink and source.root.stat().st_dev == self.root.stat().st_dev
+
+    def clone(self, src_key: str, snap: str, dst_key: str, *,
+              source: Backend | None = None) -> StoredObject:
+        self._reflink_only("clones")
+        origin = self if source is None else source
+        if not isinstance(origin, FileBackend) or not self.can_clone_from(origin):
+            raise UnsupportedOperation(f"store {self.name!r} cannot clone from {origin.name!r}")
+        snap_file = origin._snap_path(src_key, snap)
+        if not snap_file.is_file():
+            raise NotFound(f"snapshot {src_key}@{snap} not found in store {origin.name!r}")
+        size = self._make(dst_key, self._path(dst_key), self._copy_from(snap_file))
+        return self._stored(dst_key, size)
+
+    def parent(self, key: str) -> SnapRef | None:
+        """Reflinked clones share blocks but depend on nothing."""
+        if not self._path(key).is_file():
+            raise NotFound(f"object {key} not found in store {self.name!r}")
+        return None
+
+    def children(self, key: str, snap: str) -> list[ChildRef]:
+        return []
 
     def flatten(self, key: str) -> None:
-        raise self._unsupported("flatten")
+        if not self._path(key).is_file():
+            raise NotFound(f"object {key} not found in store {self.name!r}")

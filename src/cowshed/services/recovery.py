@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from dataclasses import dataclass, replace
 
 from cowshed.domain.clock import utcnow
 from cowshed.domain.images import ImageStatus
+from cowshed.domain.keys import ObjectKind, kind_of
 from cowshed.domain.tasks import TaskStatus
 from cowshed.errors import CowshedError, InUse, InvalidStatusTransition, NotFound
 from cowshed.services.context import Deps
@@ -16,8 +16,6 @@ from cowshed.services.images.imports import FAILED, IMPORTING_TO, LOCK, TASK_TTL
 from cowshed.services.images.service import ImageService
 
 log = logging.getLogger(__name__)
-_IMAGE_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-                        re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,8 @@ def _remove_orphans(deps: Deps, store: str) -> int:
     located = deps.repo.located_keys(store)
     removed = 0
     for key in list(backend.keys()):
-        if not _IMAGE_KEY.match(key) or key in located:
+        # only image keys: a volume's or a node disk's object in the same store is never ours
+        if kind_of(key) is not ObjectKind.IMAGE or key in located:
             continue
         try:
             backend.delete(key)

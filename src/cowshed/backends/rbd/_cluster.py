@@ -138,6 +138,10 @@ class Cluster:
         """The pool's ``rados.Ioctx``; connects on first use."""
         return self._connect().ioctx
 
+    def client(self) -> Any:
+        """The ``rados.Rados`` connection (for monitor commands); connects on first use."""
+        return self._connect().client
+
     def fsid(self) -> str:
         """The cluster fsid (never the all-zero placeholder); connects on first use."""
         return self._connect().fsid

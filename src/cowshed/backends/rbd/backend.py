@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from cowshed.backends.base import Capabilities, ObjectInfo, StoredObject
+from cowshed.backends.base import Capabilities, CloneCost, ObjectInfo, StoredObject
+from cowshed.backends.rbd._block import RbdBlock
 from cowshed.backends.rbd._cluster import (
     SNAP_NAME,
     Bindings,
     Cluster,
     check_key,
-    check_snap,
     incoming_name,
     is_incoming,
     is_key,
@@ -40,6 +40,7 @@ from cowshed.backends.rbd._cluster import (
 )
 from cowshed.backends.rbd._config import RbdConfig
 from cowshed.backends.rbd._errors import map_rbd_errors
+from cowshed.backends.rbd._layering import RbdLayering
 from cowshed.backends.rbd._reader import read_chunks
 from cowshed.backends.rbd._writer import RbdWriter, remove_image
 from cowshed.errors import AlreadyExists, InUse, InvalidRequest, NotFound
@@ -50,8 +51,11 @@ log = logging.getLogger(__name__)
 READAHEAD = 3
 
 
-class RbdBackend:
-    """A store of RBD images in ``rbd_store_pool``; one RADOS connection, thread-safe."""
+class RbdBackend(RbdLayering):
+    """A store of RBD images in ``rbd_store_pool``; one RADOS connection, thread-safe.
+
+    Snapshots, clones, extend and attach info live in ``_layering``.
+    """
 
     kind = "rbd"
 
@@ -62,7 +66,9 @@ class RbdBackend:
         self._cluster = Cluster(name, config, bindings)
         self.capabilities = Capabilities(
             random_read=True, local_files=False, thin=config.rbd_thin_provisioning,
-            snapshots=True, clone=True, flatten=True, resize=True, shared_across_nodes=True,
+            snapshots=True, clone=True, flatten=True, extend=True, shared_across_nodes=True,
+            reflink=False, attach=True, clone_cost=CloneCost.CONSTANT,
+            clones_depend_on_parent=True,
         )
 
     @classmethod
@@ -112,6 +118,60 @@ class RbdBackend:
         if self.exists(key):
             raise AlreadyExists(f"object {key!r} exists in store {self.name!r}")
         return RbdWriter(self._cluster, key, size_hint, self.location(key))
+
+    def _publish_new(self, key: str, make: Callable[[str], None]) -> StoredObject:
+        """Run ``make(temp_name)`` and rename the result to ``key``: whole or absent."""
+        check_key(key)
+        if self.exists(key):
+            raise AlreadyExists(f"object {key!r} exists in store {self.name!r}")
+        rbd, ioctx = self._lib.rbd, self._cluster.ioctx()
+        temp = incoming_name(key)
+        try:
+            make(temp)
+            with map_rbd_errors(self._what("publishing", key)):
+                rbd.RBD().rename(ioctx, temp, key)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                remove_image(self._cluster, temp)
+            raise
+        location = rbd_uri(self._cluster.fsid(), self.config.rbd_store_pool, key, None)
+        return StoredObject(key=key, size=self.stat_size(key), location=location)
+
+    def create(self, key: str, size: int) -> StoredObject:
+        """An empty image (nothing allocated until written), with layering, no snapshot."""
+        if size < 0:
+            raise InvalidRequest("size must not be negative")
+
+        def make(temp: str) -> None:
+            with map_rbd_errors(self._what("creating", key)):
+                self._lib.rbd.RBD().create(
+                    self._cluster.ioctx(), temp, size, order=self.config.order,
+                    old_format=False, features=self._lib.rbd.RBD_FEATURE_LAYERING)
+        return self._publish_new(key, make)
+
+    def copy(self, src_key: str, dst_key: str) -> StoredObject:
+        """librbd's copy of the head (data extents only; a clone's parent data is copied)."""
+        check_key(src_key)
+
+        def make(temp: str) -> None:
+            with self._image(src_key, self._what("copying", src_key)) as image:
+                image.copy(self._cluster.ioctx(), temp,
+                           features=self._lib.rbd.RBD_FEATURE_LAYERING, order=self.config.order)
+        return self._publish_new(dst_key, make)
+
+    def open_block(self, key: str) -> RbdBlock:
+        check_key(key)
+        with map_rbd_errors(self._what("opening", key)):
+            image = self._lib.rbd.Image(self._cluster.ioctx(), key)
+        try:
+            return RbdBlock(image, key)
+        except BaseException:
+            image.close()
+            raise
+
+    def stat_size(self, key: str) -> int:
+        with self._image(key, self._what("stat of", key)) as image:
+            return int(image.size())
 
     def open_read(self, key: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         check_key(key)
@@ -236,76 +296,3 @@ class RbdBackend:
 
     def close(self) -> None:
         self._cluster.close()
-
-    # -- optional operations --------------------------------------------------------------------
-
-    def create_snapshot(self, key: str, snap: str) -> None:
-        """Create and protect ``key@snap`` (protection is what lets clones use it)."""
-        check_key(key)
-        check_snap(snap)
-        with self._image(key, self._what(f"snapshotting {snap!r} of", key), False) as image:
-            image.create_snap(snap)
-            try:
-                image.protect_snap(snap)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    image.remove_snap(snap)
-                raise
-
-    def delete_snapshot(self, key: str, snap: str) -> None:
-        """Remove ``key@snap``; InUse (nothing changed) while clones depend on it."""
-        check_key(key)
-        check_snap(snap)
-        what = self._what(f"deleting snapshot {snap!r} of", key)
-        with self._image(key, what, read_only=False) as image:
-            if not image.snap_exists(snap):
-                raise NotFound(f"{what}: no such snapshot")
-            children = self._children(image, snap)
-            if children:
-                raise InUse(f"{key}@{snap} has clones: {', '.join(sorted(children))}")
-            if image.is_protected_snap(snap):
-                image.unprotect_snap(snap)
-            image.remove_snap(snap)
-
-    def clone(self, src_key: str, snap: str, dst_key: str) -> StoredObject:
-        """Layered clone of ``src_key@snap`` as ``dst_key`` in the same pool.
-
-        The clone is made under an ``.incoming.`` name and renamed, so it appears whole or not
-        at all. Its location has no snapshot component (see the module docstring).
-        """
-        for key in (src_key, dst_key):
-            check_key(key)
-        check_snap(snap)
-        if self.exists(dst_key):
-            raise AlreadyExists(f"object {dst_key!r} exists in store {self.name!r}")
-        rbd, ioctx = self._lib.rbd, self._cluster.ioctx()
-        temp = incoming_name(dst_key)
-        with map_rbd_errors(self._what(f"cloning {src_key}@{snap} as", dst_key)):
-            rbd.RBD().clone(ioctx, src_key, snap, ioctx, temp)
-        try:
-            with map_rbd_errors(self._what("publishing clone", dst_key)):
-                rbd.RBD().rename(ioctx, temp, dst_key)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                remove_image(self._cluster, temp)
-            raise
-        size = self.stat(dst_key).size
-        location = rbd_uri(self._cluster.fsid(), self.config.rbd_store_pool, dst_key, None)
-        return StoredObject(key=dst_key, size=size, location=location)
-
-    def flatten(self, key: str) -> None:
-        """Copy the parent's data into ``key`` and detach it; a no-op for a non-clone."""
-        check_key(key)
-        with self._image(key, self._what("flattening", key), read_only=False) as image:
-            try:
-                image.parent_id()
-            except self._lib.rbd.ImageNotFound:
-                return
-            image.flatten()
-
-    def resize(self, key: str, size: int) -> None:
-        check_key(key)
-        if size < 0:
-            raise InvalidRequest("size must not be negative")
-        with self._image(key, self._what("resizing", key), read_only=False) as image:
-            image.resize(size)
