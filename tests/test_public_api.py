@@ -34,6 +34,7 @@ PUBLIC = [
     "NotFound",
     "ObjectInfo",
     "RangeNotSatisfiable",
+    "RequestContext",
     "Services",
     "Settings",
     "SizeMismatch",
@@ -42,6 +43,8 @@ PUBLIC = [
     "StorageFull",
     "StoreSettings",
     "StoredObject",
+    "TooManyRequests",
+    "Unauthorized",
     "UnsafeImage",
     "UnsupportedMediaType",
     "UnsupportedOperation",
@@ -51,6 +54,7 @@ PUBLIC = [
     "__version__",
     "load_backend",
     "load_settings",
+    "local_admin",
     "open_services",
 ]
 

@@ -7,10 +7,11 @@ The public API is what ``__all__`` lists (a test pins it). Names are imported on
 
     services = open_services(load_settings(data_dir="/var/lib/cowshed"))
     try:
+        admin = services.admin_context()  # who is asking: see cowshed.RequestContext
         image = services.images.create(
-            {"name": "cirros", "disk_format": "qcow2", "container_format": "bare"}
+            admin, {"name": "cirros", "disk_format": "qcow2", "container_format": "bare"}
         )
-        print(services.images.get(image.id).status)  # queued
+        print(services.images.get(admin, image.id).status)  # queued
     finally:
         services.close()
 """
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from cowshed.backends.base import Backend, Capabilities, ObjectInfo, StoredObject
     from cowshed.backends.registry import KNOWN_BACKENDS, load_backend
     from cowshed.config import Settings, StoreSettings, load_settings
+    from cowshed.domain.context import RequestContext, local_admin
     from cowshed.domain.images import Image, ImageStatus, Visibility
     from cowshed.domain.volumes import Snapshot, SnapshotStatus, Volume, VolumeStatus
     from cowshed.errors import (
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
         RangeNotSatisfiable,
         SizeMismatch,
         StorageFull,
+        TooManyRequests,
+        Unauthorized,
         UnsafeImage,
         UnsupportedMediaType,
         UnsupportedOperation,
@@ -60,8 +64,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 _ERRORS = (
     "AlreadyExists", "BackendUnavailable", "ConfigError", "Conflict", "CowshedError",
     "DataCorrupted", "ExternalToolError", "Forbidden", "FormatMismatch", "Gone", "InUse",
-    "InvalidRequest", "InvalidState", "InvalidStatusTransition", "NotFound", "RangeNotSatisfiable",
-    "SizeMismatch", "StorageFull", "UnsafeImage", "UnsupportedMediaType", "UnsupportedOperation",
+    "InvalidRequest", "InvalidState", "InvalidStatusTransition", "NotFound",
+    "RangeNotSatisfiable", "SizeMismatch", "StorageFull", "TooManyRequests", "Unauthorized",
+    "UnsafeImage", "UnsupportedMediaType", "UnsupportedOperation",
 )
 
 #: public name → the module that defines it.
@@ -72,6 +77,8 @@ _SOURCES: dict[str, str] = {
     "Services": "cowshed.services.app",
     "open_services": "cowshed.services.app",
     "Image": "cowshed.domain.images",
+    "RequestContext": "cowshed.domain.context",
+    "local_admin": "cowshed.domain.context",
     "ImageStatus": "cowshed.domain.images",
     "Visibility": "cowshed.domain.images",
     "Volume": "cowshed.domain.volumes",
@@ -110,6 +117,7 @@ __all__ = [
     "NotFound",
     "ObjectInfo",
     "RangeNotSatisfiable",
+    "RequestContext",
     "Services",
     "Settings",
     "SizeMismatch",
@@ -118,6 +126,8 @@ __all__ = [
     "StorageFull",
     "StoreSettings",
     "StoredObject",
+    "TooManyRequests",
+    "Unauthorized",
     "UnsafeImage",
     "UnsupportedMediaType",
     "UnsupportedOperation",
@@ -127,6 +137,7 @@ __all__ = [
     "__version__",
     "load_backend",
     "load_settings",
+    "local_admin",
     "open_services",
 ]
 

@@ -123,6 +123,30 @@ class Settings:
     web_download_rate_window: int = 30
     #: the node disk manager's ``[node]`` table (``COWSHED_NODE_*``), see cowshed.node.settings.
     node: NodeSettings = field(default_factory=NodeSettings)
+    #: who may call the APIs (docs/identity.md): ``noauth`` (every request is one admin; for
+    #: development on loopback), ``standalone`` (cowshed's own Keystone-compatible identity under
+    #: /identity: the way to deploy), ``keystone`` (tokens of an existing Keystone).
+    auth_strategy: str = "noauth"
+    #: let ``noauth`` listen on an address other than loopback (anyone reaching it is admin).
+    allow_remote_noauth: bool = False
+    #: lifetime of a standalone token, seconds (Keystone's default).
+    token_expiration: int = 3600
+    #: the administrator created on the first standalone start.
+    admin_user: str = "admin"
+    admin_project: str = "admin"
+    #: its password (env COWSHED_ADMIN_PASSWORD); empty: generate one, print it once and write
+    #: ``<data_dir>/openrc`` (mode 0600).
+    admin_password: str = ""
+    #: base URL clients reach this server at, for the catalog and version links; empty: the
+    #: URL of each request (what the client used).
+    public_endpoint: str = ""
+    region_name: str = "RegionOne"
+    #: failed logins of one user name allowed per ``lockout_duration`` seconds before further
+    #: attempts are refused (429) until the window has passed.
+    lockout_failure_attempts: int = 5
+    lockout_duration: int = 60
+    #: YAML (or JSON) file of oslo.policy rules overriding the defaults; empty: defaults only.
+    policy_file: str = ""
 
     @property
     def multistore(self) -> bool:
@@ -321,3 +345,19 @@ def _check(settings: Settings) -> None:
             settings.web_download_min_rate < 0):
         raise ConfigError("web_download_deadline and web_download_rate_window must be at "
                           "least 1 s, web_download_min_rate not negative")
+    _check_identity(settings)
+
+
+AUTH_STRATEGIES = ("noauth", "standalone", "keystone")
+
+
+def _check_identity(settings: Settings) -> None:
+    if settings.auth_strategy not in AUTH_STRATEGIES:
+        raise ConfigError(f"auth_strategy must be one of {', '.join(AUTH_STRATEGIES)}, "
+                          f"not {settings.auth_strategy!r}")
+    if settings.token_expiration < 1:
+        raise ConfigError("token_expiration must be at least 1 second")
+    if settings.lockout_failure_attempts < 1 or settings.lockout_duration < 1:
+        raise ConfigError("lockout_failure_attempts and lockout_duration must be positive")
+    if not settings.admin_user or not settings.admin_project:
+        raise ConfigError("admin_user and admin_project must not be empty")

@@ -16,12 +16,14 @@ one table (``cowshed.api.errors``). Builtin exceptions are reserved for programm
     │   ├── InvalidState            the object's status forbids the operation (Cinder: 400)
     │   ├── SizeMismatch            bytes received differ from the size promised
     │   └── RangeNotSatisfiable     a Range header outside the data (416)
+    ├── Unauthorized                no valid credentials: missing, expired, revoked, forged token (401)
     ├── Forbidden                   not allowed: read-only/reserved field, protected image (403)
     ├── UnsupportedMediaType        wrong Content-Type (415)
     ├── UnsafeImage                 image bytes failed format inspection (415)
     │   └── FormatMismatch          data is not the declared disk_format
     ├── UnsupportedOperation        the backend lacks the capability (400)
     ├── StorageFull                 no space left, size cap or quota exceeded (413)
+    ├── TooManyRequests             a rate limit (failed logins) was hit (429)
     ├── Gone                        the object vanished while we worked on it (410)
     ├── DataCorrupted               stored bytes do not match their recorded checksum (500)
     ├── BackendUnavailable          the storage backend cannot be reached (503)
@@ -84,6 +86,10 @@ class RangeNotSatisfiable(InvalidRequest):
         self.size = size
 
 
+class Unauthorized(CowshedError):
+    """The request carries no valid credentials (no, expired, revoked or forged token)."""
+
+
 class Forbidden(CowshedError):
     """The caller may not do this (read-only or reserved field, protected object)."""
 
@@ -110,6 +116,14 @@ class UnsupportedOperation(CowshedError):
 
 class StorageFull(CowshedError):
     """No space left on the store, or a size cap or quota would be exceeded."""
+
+
+class TooManyRequests(CowshedError):
+    """A rate limit was hit; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Gone(CowshedError):

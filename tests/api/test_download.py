@@ -116,9 +116,9 @@ def test_range_on_empty_image_is_416(client: TestClient, active_image: Any) -> N
 def test_download_deactivated_image(client: TestClient, image: dict[str, Any]) -> None:
     """Glance refuses a deactivated image's data to non-admins only (403); admins get it.
 
-    cowshed has no identity yet and every request runs as the one admin (settings.default_owner),
-    so the API follows the admin branch of the reference: 200. The rule itself lives in
-    DataService.plan_download and is checked for non-admins in the next test.
+    The test client is an admin (noauth, or the standalone admin's token), so the API follows
+    the admin branch of the reference: 200. The rule itself lives in DataService.plan_download
+    and is checked for a non-admin context in the next test.
     """
     assert client.post(f"/v2/images/{image['id']}/actions/deactivate").status_code == 204
     resp = client.get(url(image))
@@ -128,14 +128,18 @@ def test_download_deactivated_image(client: TestClient, image: dict[str, Any]) -
 
 def test_deactivated_image_is_forbidden_to_non_admins(client: TestClient,
                                                       image: dict[str, Any]) -> None:
+    from cowshed.domain.context import RequestContext
     from cowshed.errors import Forbidden
 
     services = client.app.state.services  # type: ignore[attr-defined]
+    member = RequestContext(user_id="u", project_id=image["owner"],
+                            roles=frozenset({"member", "reader"}), is_admin=False,
+                            request_id="req-test")
     assert client.post(f"/v2/images/{image['id']}/actions/deactivate").status_code == 204
     with pytest.raises(Forbidden):
-        services.data.plan_download(image["id"], None, [], None, is_admin=False)
+        services.data.plan_download(member, image["id"], None, [], None)
     assert client.post(f"/v2/images/{image['id']}/actions/reactivate").status_code == 204
-    plan = services.data.plan_download(image["id"], None, [], None, is_admin=False)
+    plan = services.data.plan_download(member, image["id"], None, [], None)
     assert plan is not None and plan.length == len(DATA)
 
 

@@ -716,17 +716,18 @@ CHILD = textwrap.dedent('''
                 yield block
 
     def run(image_id, body):
-        task = svc.imports.start(image_id, body)
+        task = svc.imports.start(svc.admin_context(), image_id, body)
         while svc.deps.repo.get_task(task.id).status not in ("success", "failure"):
             time.sleep(0.01)
         assert svc.deps.repo.get_task(task.id).status == "success"
 
     svc = open_services(load_settings(data_dir=data_dir, config_file=toml, environ={}))
-    image_id = svc.images.create({"disk_format": "qcow2", "container_format": "bare"}).id
+    image_id = svc.images.create(svc.admin_context(),
+                                 {"disk_format": "qcow2", "container_format": "bare"}).id
     print(image_id, flush=True)
     direct = {"method": {"name": "glance-direct"}}
     if method != "web-download":
-        asyncio.run(svc.imports.stage(image_id, chunks(), os.path.getsize(qcow2)))
+        asyncio.run(svc.imports.stage(svc.admin_context(), image_id, chunks(), os.path.getsize(qcow2)))
     if method == "copy-image":
         run(image_id, direct)
     body = {"glance-direct": direct, "web-download": {"method": {"name": "web-download",

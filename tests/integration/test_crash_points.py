@@ -69,9 +69,9 @@ CHILD = textwrap.dedent('''
         async def chunks():
             for i in range(0, len(data), 1 << 20):
                 yield data[i:i + (1 << 20)]
-        asyncio.run(svc.data.upload(image_id, chunks(), len(data), None))
+        asyncio.run(svc.data.upload(svc.admin_context(), image_id, chunks(), len(data), None))
     else:
-        svc.images.delete(image_id)
+        svc.images.delete(svc.admin_context(), image_id)
     sys.exit(0)  # the crash point was never reached
 ''')
 

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
+from cowshed.api.auth import AuthMiddleware
 from cowshed.api.errors import (
     error_response,
     handle_client_disconnect,
@@ -60,6 +62,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # as Glance does, so it comes last; the volume API renders its own (Cinder) errors
         routes=[Mount("/image", routes=images), Mount("/volume", app=VolumeApp()), *images],
         lifespan=lifespan,
+        # one context per request, for every API (docs/identity.md)
+        middleware=[Middleware(AuthMiddleware)],
         exception_handlers={
             CowshedError: handle_cowshed_error,
             HTTPException: _http_error,

@@ -26,6 +26,7 @@ STATUS: Mapping[type[e.CowshedError], int] = {
     e.Conflict: 409,
     e.InvalidRequest: 400,
     e.RangeNotSatisfiable: 416,
+    e.Unauthorized: 401,
     e.Forbidden: 403,
     e.UnsupportedMediaType: 415,
     # Glance answers a failed format check on upload with 415 (InvalidImageData with
@@ -33,6 +34,7 @@ STATUS: Mapping[type[e.CowshedError], int] = {
     e.UnsafeImage: 415,
     e.UnsupportedOperation: 400,
     e.StorageFull: 413,
+    e.TooManyRequests: 429,
     e.Gone: 410,
     e.BackendUnavailable: 503,
     e.ConfigError: 500,
@@ -83,6 +85,8 @@ def handle_cowshed_error(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, e.UnsupportedMediaType) and exc.accept:
         headers["Accept-Patch"] = ", ".join(exc.accept)
+    if isinstance(exc, e.TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, e.RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
     if status >= 500:

@@ -103,7 +103,7 @@ def create(data_dir: Path | None, config_file: Path | None, name: str, disk_form
     if visibility is not None:
         body["visibility"] = visibility
     with library(data_dir, config_file) as svc:
-        created = svc.images.create(body)
+        created = svc.images.create(svc.admin_context(), body)
         if file is not None:
             created = _upload_new(svc, created, file, store, show_progress)
     show_image(created, output)
@@ -116,7 +116,7 @@ def _upload_new(svc: Services, created: Image, path: Path, store: str | None,
         return _upload(svc, created.id, path, store, show_progress)
     except BaseException:
         try:
-            svc.images.delete(created.id)
+            svc.images.delete(svc.admin_context(), created.id)
         except CowshedError as exc:
             click.echo(f"Warning: image {created.id} was left behind: {error_message(exc)}",
                        err=True)
@@ -127,7 +127,7 @@ def _upload(svc: Services, image_id: str, path: Path, store: str | None,
             show_progress: bool) -> Image:
     size = path.stat().st_size
     with transfer_progress(f"upload {path.name}", size, show_progress) as advance:
-        return upload_file(svc.data, image_id, path, store, advance)
+        return upload_file(svc.admin_context(), svc.data, image_id, path, store, advance)
 
 
 @image.command()
@@ -196,7 +196,7 @@ def _list_all(svc: Services, filters: tuple[Filter, ...], sort: tuple[tuple[str,
     marker: str | None = None
     while limit is None or len(found) < limit:
         want = page if limit is None else min(page, limit - len(found))
-        batch = svc.images.list_images(ImageQuery(filters=filters, sort=sort, limit=want,
+        batch = svc.images.list_images(svc.admin_context(), ImageQuery(filters=filters, sort=sort, limit=want,
                                            marker=marker))
         found.extend(batch)
         if len(batch) < want:
@@ -212,7 +212,7 @@ def _list_all(svc: Services, filters: tuple[Filter, ...], sort: tuple[tuple[str,
 def show(data_dir: Path | None, config_file: Path | None, image_id: str, output: str) -> None:
     """Show every field of image IMAGE_ID."""
     with library(data_dir, config_file) as svc:
-        found = svc.images.get(image_id)
+        found = svc.images.get(svc.admin_context(), image_id)
     show_image(found, output)
 
 
@@ -232,11 +232,11 @@ def download(data_dir: Path | None, config_file: Path | None, image_id: str, des
     """
     with library(data_dir, config_file) as svc:
         if str(dest) == "-":
-            download_to(svc.data, image_id, sys.stdout.buffer)
+            download_to(svc.admin_context(), svc.data, image_id, sys.stdout.buffer)
             return
-        size = svc.images.get(image_id).size
+        size = svc.images.get(svc.admin_context(), image_id).size
         with transfer_progress(f"download {dest.name}", size, show_progress) as advance:
-            got = download_file(svc.data, image_id, dest, advance)
+            got = download_file(svc.admin_context(), svc.data, image_id, dest, advance)
     checked = "md5 and " + got.os_hash_algo if got.os_hash_algo else "md5"
     click.echo(f"Saved {dest} ({human_size(got.size)}), {checked} verified.", err=True)
 
@@ -254,7 +254,7 @@ def delete(data_dir: Path | None, config_file: Path | None, image_ids: tuple[str
     with library(data_dir, config_file) as svc:
         for image_id in image_ids:
             try:
-                svc.images.delete(image_id)
+                svc.images.delete(svc.admin_context(), image_id)
             except CowshedError as exc:
                 failures.append(error_message(exc))
                 continue

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import click
 
 from cowshed.cli.common import CowshedGroup, deployment_options, settings_for
+from cowshed.config import AUTH_STRATEGIES
 
 
 @click.group(cls=CowshedGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,16 +26,24 @@ def main() -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]),
               help="Least severe log messages to print.")
+@click.option("--auth-strategy", type=click.Choice(AUTH_STRATEGIES), default=None,
+              help="Who may call the APIs (overrides the auth_strategy setting): noauth, "
+                   "standalone or keystone. See docs/identity.md.")
 def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
-          log_level: str) -> None:
+          log_level: str, auth_strategy: str | None) -> None:
     """Run the Image API v2 server."""
     import uvicorn
 
     from cowshed.api.app import create_app
+    from cowshed.services.identity.auth import check_listen
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings_for(data_dir, config_file))
+    settings = settings_for(data_dir, config_file)
+    if auth_strategy is not None:
+        settings = dataclasses.replace(settings, auth_strategy=auth_strategy)
+    check_listen(settings, host)
+    app = create_app(settings)
     # httptools and uvloop (uvicorn[standard]) named outright: "auto" would fall back to the
     # pure-Python h11 parser and asyncio loop without a word when they are missing.
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,

@@ -11,10 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from cowshed.db.members import member_images
 from cowshed.db.schema import image_locations, image_properties, image_tags, images
 from cowshed.domain.clock import utcnow
 from cowshed.domain.images import Image, ImageStatus, Location, Visibility
-from cowshed.domain.query import ImageQuery
+from cowshed.domain.query import Audience, ImageQuery
 from cowshed.errors import AlreadyExists, InvalidStatusTransition, NotFound
 
 _BASE_COLUMNS = (
@@ -200,6 +201,8 @@ class ImageRepository:
         for name, value in query.properties.items():
             conds.append(images.c.id.in_(sa.select(image_properties.c.image_id).where(
                 image_properties.c.name == name, image_properties.c.value == value)))
+        if query.audience is not None:
+            conds.append(_seen_by(query.audience))
         return conds
 
     def _after_marker(
@@ -271,6 +274,18 @@ def _lock_image(conn: sa.Connection, image_id: str) -> None:
     look-up before its insert.
     """
     conn.execute(images.update().where(images.c.id == image_id).values(updated_at=utcnow()))
+
+
+def _seen_by(audience: Audience) -> sa.ColumnElement[bool]:
+    """The images a non-admin project may list (see Audience)."""
+    seen = [images.c.visibility == str(Visibility.PUBLIC)]
+    if audience.project_id is not None:
+        seen.append(images.c.owner == audience.project_id)
+        seen.append(sa.and_(images.c.visibility == str(Visibility.SHARED), images.c.id.in_(
+            member_images(audience.project_id, audience.member_status))))
+    if audience.community:
+        seen.append(images.c.visibility == str(Visibility.COMMUNITY))
+    return sa.or_(*seen)
 
 
 def _db_value(value: object) -> object:

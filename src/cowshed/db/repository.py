@@ -10,11 +10,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cowshed.db.images import ImageRepository
+from cowshed.db.members import MemberRepository
 from cowshed.db.tasks import TaskRepository
 
 
-class Repository(ImageRepository, TaskRepository):
-    """Images and tasks over one engine."""
+class Repository(ImageRepository, MemberRepository, TaskRepository):
+    """Images, their members and tasks over one engine."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine

@@ -52,6 +52,16 @@ image_locations = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
+image_members = sa.Table(
+    "image_members", metadata,
+    sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("member_id", sa.String(255), primary_key=True, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
 tasks = sa.Table(
     "tasks", metadata,
     sa.Column("id", sa.String(36), primary_key=True),

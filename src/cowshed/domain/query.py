@@ -22,6 +22,20 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class Audience:
+    """Whose listing it is, for a caller who is not admin (an admin lists everything).
+
+    Glance's rule: public images, the project's own (any visibility), shared images the project
+    is a member of with ``member_status`` ("all" for any), and community images of other
+    projects only when asked for (``community``: a visibility filter of community or all).
+    """
+
+    project_id: str | None
+    member_status: str = "accepted"
+    community: bool = False
+
+
+@dataclass(frozen=True)
 class ImageQuery:
     """A list request, already validated by the API layer."""
 
@@ -31,6 +45,12 @@ class ImageQuery:
     sort: tuple[tuple[str, str], ...] = (("created_at", "desc"),)
     limit: int = 25
     marker: str | None = None
+    #: the ``member_status`` asked for (pending, accepted, rejected or all).
+    member_status: str = "accepted"
+    #: the ``visibility`` asked for, "all" included (the filter itself is in ``filters``).
+    visibility: str | None = None
+    #: set by the image service from the caller; None lists every project's images.
+    audience: Audience | None = None
 
 
 #: columns a volume list may be sorted on (Cinder's allowed sort keys).

@@ -8,11 +8,15 @@ from cowshed.backends.file import FileBackend, FileConfig
 from cowshed.config import Settings
 from cowshed.db.engine import create_engine
 from cowshed.db.repository import Repository
+from cowshed.domain.context import RequestContext, local_admin
+from cowshed.errors import ConfigError
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.context import Deps
+from cowshed.services.identity.auth import Authenticator, NoAuth
 from cowshed.services.images.data import DataService
 from cowshed.services.images.imports import ImportService
 from cowshed.services.images.service import ImageService
+from cowshed.services.policy import load_policy
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
 from cowshed.services.volumes import VolumeService
@@ -27,10 +31,17 @@ class Services:
     data: DataService
     imports: ImportService
     volumes: VolumeService
+    #: who a request's token stands for, per ``auth_strategy``.
+    auth: Authenticator
 
     @property
     def settings(self) -> Settings:
         return self.deps.settings
+
+    def admin_context(self) -> RequestContext:
+        """The context of whoever holds the deployment's files (the CLI, scripts): admin over
+        every project, creating into ``default_owner``."""
+        return local_admin(self.settings.default_owner)
 
     def recover(self) -> RecoveryReport:
         return recover(self.deps)
@@ -55,8 +66,17 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
     staging = FileBackend(
         "os_glance_staging_store", FileConfig(filesystem_store_datadir=str(settings.staging_dir))
     )
-    deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging)
+    deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging,
+                policy=load_policy(settings.policy_file))
     return Services(
         deps=deps, images=ImageService(deps), data=DataService(deps),
         imports=ImportService(deps, qemu), volumes=VolumeService(deps),
+        auth=_authenticator(deps),
     )
+
+
+def _authenticator(deps: Deps) -> Authenticator:
+    strategy = deps.settings.auth_strategy
+    if strategy == "noauth":
+        return NoAuth(deps.settings)
+    raise ConfigError(f"auth_strategy {strategy!r} is not available yet")

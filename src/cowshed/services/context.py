@@ -1,12 +1,13 @@
-"""What every service needs: settings, the repository and the stores."""
+"""What every service needs: settings, the repository, the stores and the policy."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cowshed.backends.file import FileBackend
 from cowshed.config import Settings
 from cowshed.db.repository import Repository
+from cowshed.services.policy import Policy, load_policy
 from cowshed.services.stores import StoreSet
 
 
@@ -17,3 +18,5 @@ class Deps:
     stores: StoreSet
     #: where glance-direct stages data and imports keep their scratch files.
     staging: FileBackend
+    #: who may do what (the defaults unless ``policy_file`` overrides rules).
+    policy: Policy = field(default_factory=lambda: load_policy(""))

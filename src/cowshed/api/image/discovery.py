@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cowshed.api.auth import request_context
 from cowshed.api.common import json_response, services
 from cowshed.api.image.schemas import SCHEMAS
 from cowshed.errors import NotFound
@@ -72,4 +73,5 @@ async def info_stores(request: Request) -> Response:
 
 
 async def info_stores_detail(request: Request) -> Response:
+    services(request).deps.policy.enforce("stores_info_detail", request_context(request), {})
     return json_response({"stores": _store_list(request, detail=True)})

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cowshed.api.auth import request_context
 from cowshed.api.common import call, json_response, read_json, services
 from cowshed.api.image.patch import media_type, parse_patch
 from cowshed.api.image.query import parse_list_query
@@ -24,7 +25,7 @@ async def create_image(request: Request) -> Response:
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object.")
     svc = services(request)
-    image = await call(svc.images.create, body)
+    image = await call(svc.images.create, request_context(request), body)
     headers = {
         "Location": f"/v2/images/{image.id}",
         "OpenStack-image-import-methods": ",".join(svc.settings.enabled_import_methods),
@@ -38,7 +39,7 @@ async def list_images(request: Request) -> Response:
     svc = services(request)
     query = parse_list_query(request.query_params, svc.settings)
     try:
-        found = await call(svc.images.list_images, query)
+        found = await call(svc.images.list_images, request_context(request), query)
     except NotFound as exc:
         raise InvalidRequest(exc.message) from exc
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "marker"]
@@ -53,46 +54,53 @@ async def list_images(request: Request) -> Response:
 
 
 async def show_image(request: Request) -> Response:
-    image = await call(services(request).images.get, request.path_params["image_id"])
+    image = await call(services(request).images.get, request_context(request),
+                       request.path_params["image_id"])
     return json_response(_view(request, image))
 
 
 async def update_image(request: Request) -> Response:
     legacy = media_type(request.headers.get("content-type", ""))
     ops = parse_patch(await read_json(request, require_json_type=False), legacy)
-    image = await call(services(request).images.update, request.path_params["image_id"], ops)
+    image = await call(services(request).images.update, request_context(request),
+                       request.path_params["image_id"], ops)
     return json_response(_view(request, image))
 
 
 async def delete_image(request: Request) -> Response:
-    await call(services(request).images.delete, request.path_params["image_id"])
+    await call(services(request).images.delete, request_context(request),
+               request.path_params["image_id"])
     return Response(status_code=204)
 
 
 async def add_tag(request: Request) -> Response:
     p = request.path_params
-    await call(services(request).images.add_tag, p["image_id"], p["tag"])
+    await call(services(request).images.add_tag, request_context(request), p["image_id"], p["tag"])
     return Response(status_code=204)
 
 
 async def remove_tag(request: Request) -> Response:
     p = request.path_params
-    await call(services(request).images.remove_tag, p["image_id"], p["tag"])
+    await call(services(request).images.remove_tag, request_context(request), p["image_id"],
+               p["tag"])
     return Response(status_code=204)
 
 
 async def deactivate(request: Request) -> Response:
-    await call(services(request).images.deactivate, request.path_params["image_id"])
+    await call(services(request).images.deactivate, request_context(request),
+               request.path_params["image_id"])
     return Response(status_code=204)
 
 
 async def reactivate(request: Request) -> Response:
-    await call(services(request).images.reactivate, request.path_params["image_id"])
+    await call(services(request).images.reactivate, request_context(request),
+               request.path_params["image_id"])
     return Response(status_code=204)
 
 
 async def list_members(request: Request) -> Response:
-    image = await call(services(request).images.get, request.path_params["image_id"])
+    image = await call(services(request).images.get, request_context(request),
+                       request.path_params["image_id"])
     if str(image.visibility) != "shared":
         raise Forbidden("Only shared images have members.")
     return json_response({"members": [], "schema": "/v2/schemas/members"})
@@ -103,5 +111,5 @@ async def delete_from_store(request: Request) -> Response:
     if not svc.settings.multistore:
         raise NotFound("Multi-store is not enabled on this deployment.")
     p = request.path_params
-    await call(svc.images.delete_from_store, p["image_id"], p["store"])
+    await call(svc.images.delete_from_store, request_context(request), p["image_id"], p["store"])
     return Response(status_code=204)

@@ -53,6 +53,7 @@ def parse_list_query(params: QueryParams, settings: Settings) -> ImageQuery:
     return ImageQuery(
         filters=tuple(filters), tags=tuple(params.getlist("tag")), properties=props,
         sort=sort, limit=_limit(params, settings), marker=params.get("marker"),
+        member_status=member_status, visibility=params.get("visibility"),
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from cowshed.backends.base import Backend, StoredObject, Writer
+from cowshed.domain.context import RequestContext
 from cowshed.domain.images import Image, ImageStatus, Location
 from cowshed.errors import (
     CowshedError,
@@ -18,6 +19,7 @@ from cowshed.errors import (
     RangeNotSatisfiable,
 )
 from cowshed.services.context import Deps
+from cowshed.services.images.access import ImageAccess, not_found
 from cowshed.services.images.inspection import inspector_for
 from cowshed.services.images.service import requeue, require_formats
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive
@@ -70,6 +72,7 @@ class DataService:
         self.deps = deps
         self.repo = deps.repo
         self.settings = deps.settings
+        self.access = ImageAccess(deps.repo, deps.policy)
 
     def _open_writer(self, backend: Backend, image_id: str, size: int | None) -> Writer:
         if backend.exists(image_id) and backend.name not in self.repo.get_image(image_id).stores:
@@ -78,10 +81,12 @@ class DataService:
         return backend.open_writer(image_id, size)
 
     async def upload(
-        self, image_id: str, chunks: AsyncIterator[bytes], size: int | None, store: str | None,
+        self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes], size: int | None,
+        store: str | None,
     ) -> Image:
         """PUT file: queued → saving → active; any failure puts the image back to queued."""
         image = self.repo.get_image(image_id)
+        self.access.check(ctx, image, "upload_image")
         require_formats(image)
         check_promised_size(size, self.settings.image_size_cap)
         backend = self.deps.stores.get(store)
@@ -150,18 +155,20 @@ class DataService:
             log.exception("could not remove %s from store %s", key, backend.name)
 
     def plan_download(
-        self, image_id: str, byte_range: tuple[int, int | None] | None, prefer: list[str],
-        suffix: int | None = None, *, is_admin: bool = False,
+        self, ctx: RequestContext, image_id: str, byte_range: tuple[int, int | None] | None,
+        prefer: list[str], suffix: int | None = None,
     ) -> DownloadPlan | None:
         """Where to read ``image_id`` from, or None when it has no data (204).
 
         ``byte_range`` is (first, last-or-None); ``suffix`` means the last N bytes. A
-        deactivated image's data is refused (Forbidden) unless ``is_admin`` (Glance's rule).
+        deactivated image's data is refused (Forbidden) unless the caller is admin (Glance's
+        rule).
         """
         image = self.repo.get_image(image_id)
         if image.status == ImageStatus.DELETED:  # a delete is under way
-            raise NotFound(f"No image found with ID {image_id}")
-        if image.status == ImageStatus.DEACTIVATED and not is_admin:
+            raise not_found(image_id)
+        self.access.check(ctx, image, "download_image")
+        if image.status == ImageStatus.DEACTIVATED and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is forbidden.")
         if not image.locations:
             return None

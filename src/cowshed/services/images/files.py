@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from cowshed.domain.context import RequestContext
 from cowshed.domain.images import Image
 from cowshed.errors import DataCorrupted, InvalidRequest, NotFound
 from cowshed.services.images.data import DataService
@@ -41,7 +42,7 @@ async def read_blocks(
 
 
 def upload_file(
-    data: DataService, image_id: str, path: Path, store: str | None = None,
+    ctx: RequestContext, data: DataService, image_id: str, path: Path, store: str | None = None,
     progress: Progress | None = None,
 ) -> Image:
     """Upload ``path`` as the data of queued image ``image_id`` (PUT file semantics).
@@ -54,18 +55,19 @@ def upload_file(
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
     chunks = read_blocks(path, progress=progress)
-    return asyncio.run(data.upload(image_id, chunks, size, store))
+    return asyncio.run(data.upload(ctx, image_id, chunks, size, store))
 
 
 def download_to(
-    data: DataService, image_id: str, out: BinaryIO, progress: Progress | None = None,
+    ctx: RequestContext, data: DataService, image_id: str, out: BinaryIO,
+    progress: Progress | None = None,
 ) -> Image:
     """Write the data of ``image_id`` to ``out`` and check size, md5 and multihash.
 
     Raises NotFound when the image has no data, DataCorrupted when the bytes do not match the
     record (``out`` then holds the bad bytes: write to a temporary file, see download_file).
     """
-    plan = data.plan_download(image_id, None, [])
+    plan = data.plan_download(ctx, image_id, None, [])
     if plan is None:
         raise NotFound(f"Image {image_id} has no data")
     image = plan.image
@@ -88,13 +90,14 @@ def download_to(
 
 
 def download_file(
-    data: DataService, image_id: str, dest: Path, progress: Progress | None = None,
+    ctx: RequestContext, data: DataService, image_id: str, dest: Path,
+    progress: Progress | None = None,
 ) -> Image:
     """Download to ``dest`` through ``dest.part``: ``dest`` appears only once verified."""
     part = dest.with_name(dest.name + ".part")
     try:
         with part.open("wb") as out:
-            image = download_to(data, image_id, out, progress)
+            image = download_to(ctx, data, image_id, out, progress)
             out.flush()
             os.fsync(out.fileno())
         part.replace(dest)

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from cowshed.backends.base import Writer
 from cowshed.domain.clock import utcnow
+from cowshed.domain.context import RequestContext
 from cowshed.domain.images import Image, ImageStatus, Location
 from cowshed.domain.tasks import Task, TaskStatus
 from cowshed.errors import (
@@ -35,6 +36,7 @@ from cowshed.errors import (
 from cowshed.formats.policy import ConversionPolicy, convert_for_store, inspection_required
 from cowshed.formats.qemu_img import QemuImg, default_qemu_img
 from cowshed.services.context import Deps
+from cowshed.services.images.access import ImageAccess
 from cowshed.services.images.import_request import ImportRequest, parse_import_request
 from cowshed.services.images.inspection import inspector_config, inspector_for
 from cowshed.services.images.service import requeue, require_formats
@@ -70,6 +72,7 @@ class ImportService:
         self.repo = deps.repo
         self.settings = deps.settings
         self._qemu = qemu
+        self.access = ImageAccess(deps.repo, deps.policy)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cowshed-import")
 
     @property
@@ -83,13 +86,14 @@ class ImportService:
 
     # -- stage ----------------------------------------------------------------------------
 
-    async def stage(self, image_id: str, chunks: AsyncIterator[bytes], size: int | None) -> None:
+    async def stage(self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes],
+                    size: int | None) -> None:
         """PUT stage: queued → uploading; the data is inspected while it streams in.
 
         Database and file calls (commit fsyncs) run in worker threads: a large stage must not
         stall the event loop, and with it every other request.
         """
-        image, writer = await asyncio.to_thread(self._begin_stage, image_id, size)
+        image, writer = await asyncio.to_thread(self._begin_stage, ctx, image_id, size)
         try:
             # staged bytes are scratch: the stored image is hashed when the import writes it
             ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
@@ -101,10 +105,12 @@ class ImportService:
             await asyncio.to_thread(self._abort_stage, image_id, writer)
             raise
 
-    def _begin_stage(self, image_id: str, size: int | None) -> tuple[Image, Writer]:
+    def _begin_stage(self, ctx: RequestContext, image_id: str, size: int | None
+                     ) -> tuple[Image, Writer]:
         if "glance-direct" not in self.settings.enabled_import_methods:
             raise NotFound("The glance-direct import method is not enabled")
         image = self.repo.get_image(image_id)
+        self.access.check(ctx, image, "modify_image")
         if self.deps.staging.exists(image_id):
             raise Conflict(f"Image {image_id} already has staged data")
         check_promised_size(size, self.settings.image_size_cap)
@@ -123,17 +129,22 @@ class ImportService:
 
     # -- import ---------------------------------------------------------------------------
 
-    def start(self, image_id: str, body: object, header_store: str | None = None) -> Task:
+    def start(self, ctx: RequestContext, image_id: str, body: object,
+              header_store: str | None = None) -> Task:
         """Validate an import request, lock the image and run the import in the background.
 
         ``header_store`` is the X-Image-Meta-Store header, the legacy form of ``stores``.
+        copy-image needs the ``copy_image`` rule (admin), the other methods ``modify_image``.
         """
         image = self.repo.get_image(image_id)
+        self.access.check(ctx, image)
         request = parse_import_request(body, self.settings, self.deps.stores.names(),
                                        header_store)
+        self.access.check(ctx, image, "copy_image" if request.method == "copy-image"
+                          else "modify_image")
         targets = self._targets(image, request)
         self._precheck(image, request)
-        task = self._new_task(image_id, body)
+        task = self._new_task(image_id, body, ctx.project_id)
         self._lock(image, task)
         try:
             self._begin(image, request, targets)
@@ -177,12 +188,12 @@ class ImportService:
         if request.method == "glance-direct" and not self.deps.staging.exists(image.id):
             raise Conflict(f"Image {image.id} has no staged data")
 
-    def _new_task(self, image_id: str, body: object) -> Task:
+    def _new_task(self, image_id: str, body: object, owner: str | None) -> Task:
         now = utcnow()
         task = Task(
             id=str(uuid.uuid4()), image_id=image_id, type="api_image_import",
             status=TaskStatus.PENDING, input=body if isinstance(body, dict) else {},
-            result=None, message="", owner=self.settings.default_owner, created_at=now,
+            result=None, message="", owner=owner, created_at=now,
             updated_at=now, expires_at=None,
         )
         self.repo.insert_task(task)
@@ -445,10 +456,17 @@ class ImportService:
                         result=dict(result) if result else None,
                         expires_at=utcnow() + TASK_TTL)
 
-    def tasks_for_image(self, image_id: str) -> list[Task]:
-        self.repo.get_image(image_id)
+    def tasks_for_image(self, ctx: RequestContext, image_id: str) -> list[Task]:
+        """The import tasks of an image the caller sees (Glance: the ``get_image`` rule)."""
+        self.access.check(ctx, self.repo.get_image(image_id))
         return self.repo.tasks_for_image(image_id)
 
-    def get_task(self, task_id: str) -> Task:
-        return self.repo.get_task(task_id)
+    def get_task(self, ctx: RequestContext, task_id: str) -> Task:
+        """A task, for callers the ``tasks_api_access`` rule lets in (admins by default); a
+        task of another project is NotFound for a caller who is not admin."""
+        self.deps.policy.enforce("tasks_api_access", ctx, {"project_id": ctx.project_id})
+        task = self.repo.get_task(task_id)
+        if not ctx.is_admin and task.owner != ctx.project_id:
+            raise NotFound(f"Task with identifier {task_id} could not be found")
+        return task
 

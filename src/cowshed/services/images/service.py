@@ -10,6 +10,7 @@ from typing import Any
 
 from cowshed.db.repository import Repository
 from cowshed.domain.clock import utcnow
+from cowshed.domain.context import RequestContext
 from cowshed.domain.image_rules import check_writable, validate_id, validate_tag, validate_value
 from cowshed.domain.images import (
     SETTABLE,
@@ -18,7 +19,7 @@ from cowshed.domain.images import (
     Visibility,
     check_transition,
 )
-from cowshed.domain.query import Filter, ImageQuery
+from cowshed.domain.query import Audience, Filter, ImageQuery
 from cowshed.errors import (
     Conflict,
     Forbidden,
@@ -29,6 +30,7 @@ from cowshed.errors import (
     StorageFull,
 )
 from cowshed.services.context import Deps
+from cowshed.services.images.access import ImageAccess, not_found
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,19 @@ class PatchOp:
 
 
 class ImageService:
-    """Record-level operations on images. Data in and out lives in ``services.data``."""
+    """Record-level operations on images. Data in and out lives in ``services.data``.
+
+    Every public method takes the caller's RequestContext first and asks the policy (through
+    ImageAccess) before it reads or changes anything.
+    """
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.repo = deps.repo
         self.settings = deps.settings
+        self.access = ImageAccess(deps.repo, deps.policy)
 
-    def create(self, body: Mapping[str, Any]) -> Image:
+    def create(self, ctx: RequestContext, body: Mapping[str, Any]) -> Image:
         """Create a queued image from a create-request body (Glance semantics)."""
         attrs: dict[str, Any] = {}
         props: dict[str, str] = {}
@@ -63,37 +70,78 @@ class ImageService:
             else:
                 props[name] = str(validate_value(name, value))
         self._check_quotas(props, attrs.get("tags", ()))
+        owner = attrs.pop("owner", None) or ctx.project_id or self.settings.default_owner
+        visibility = attrs.pop("visibility", Visibility.SHARED)
+        self._check_create(ctx, owner, visibility)
         now = utcnow()
         image = Image(
             id=attrs.pop("id", None) or str(uuid.uuid4()),
             name=attrs.pop("name", None), status=ImageStatus.QUEUED,
-            visibility=attrs.pop("visibility", Visibility.SHARED),
+            visibility=visibility,
             protected=attrs.pop("protected", False), os_hidden=attrs.pop("os_hidden", False),
             checksum=None, os_hash_algo=None, os_hash_value=None, size=None, virtual_size=None,
             min_ram=attrs.pop("min_ram", 0), min_disk=attrs.pop("min_disk", 0),
             disk_format=attrs.pop("disk_format", None),
             container_format=attrs.pop("container_format", None),
-            owner=attrs.pop("owner", self.settings.default_owner),
+            owner=owner,
             created_at=now, updated_at=now, tags=attrs.pop("tags", ()), properties=props,
         )
         self.repo.insert_image(image)
         return image
 
-    def get(self, image_id: str) -> Image:
+    def _check_create(self, ctx: RequestContext, owner: str, visibility: Visibility) -> None:
+        target = {"project_id": owner, "owner": owner, "visibility": str(visibility)}
+        self.deps.policy.enforce("add_image", ctx, target)
+        self._check_visibility(ctx, target, visibility)
+
+    def _check_visibility(self, ctx: RequestContext, target: Mapping[str, object],
+                          visibility: object) -> None:
+        if visibility == Visibility.PUBLIC:
+            self.deps.policy.enforce("publicize_image", ctx, target)
+        elif visibility == Visibility.COMMUNITY:
+            self.deps.policy.enforce("communitize_image", ctx, target)
+
+    def find(self, image_id: str) -> Image:
+        """The record, whoever may see it (services' own bookkeeping, never a caller's read)."""
         image = self.repo.get_image(image_id)
         if image.status == ImageStatus.DELETED:  # being deleted: gone for clients already
-            raise NotFound(f"No image found with ID {image_id}")
+            raise not_found(image_id)
         return image
 
-    def list_images(self, query: ImageQuery) -> list[Image]:
-        hide_deleted = Filter("status", "neq", str(ImageStatus.DELETED))
-        return self.repo.list_images(replace(query, filters=(*query.filters, hide_deleted)))
+    def load(self, ctx: RequestContext, image_id: str, rule: str = "get_image") -> Image:
+        """The record if the caller sees it (else NotFound) and ``rule`` allows (else
+        Forbidden)."""
+        image = self.find(image_id)
+        self.access.check(ctx, image, rule)
+        return image
 
-    def update(self, image_id: str, ops: list[PatchOp]) -> Image:
+    def get(self, ctx: RequestContext, image_id: str) -> Image:
+        return self.load(ctx, image_id)
+
+    def list_images(self, ctx: RequestContext, query: ImageQuery) -> list[Image]:
+        """The images the caller may see that match ``query``; a marker it may not see is
+        NotFound, as a missing one."""
+        self.deps.policy.enforce("get_images", ctx, {"project_id": ctx.project_id})
+        hide_deleted = Filter("status", "neq", str(ImageStatus.DELETED))
+        audience = None
+        if not ctx.is_admin:
+            audience = Audience(ctx.project_id, query.member_status,
+                                community=query.visibility in ("community", "all"))
+            if query.marker is not None:
+                self.load(ctx, query.marker)
+        return self.repo.list_images(replace(
+            query, filters=(*query.filters, hide_deleted), audience=audience))
+
+    def update(self, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
         """Apply every op in order and save once; nothing is saved if one op fails."""
-        image = self.get(image_id)
+        image = self.load(ctx, image_id, "modify_image")
         before = image.status
+        target = self.access.target(ctx, image)
         for op in ops:
+            if op.path == "visibility" and op.op != "remove":
+                self._check_visibility(ctx, target, op.value)
+            if op.path == "owner" and not ctx.is_admin and op.value != image.owner:
+                raise Forbidden("Only an administrator may change the owner of an image.")
             image = self._apply(image, op)
         self._check_quotas(image.properties, image.tags)
         image = replace(image, updated_at=utcnow())
@@ -140,41 +188,41 @@ class ImageService:
         if isinstance(tags, tuple) and len(tags) > self.settings.image_tag_quota:
             raise StorageFull(f"Maximum number of tags ({self.settings.image_tag_quota}) exceeded")
 
-    def add_tag(self, image_id: str, tag: str) -> None:
+    def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         validate_tag(tag)
-        image = self.get(image_id)
+        image = self.load(ctx, image_id, "modify_image")
         if tag not in image.tags and len(image.tags) >= self.settings.image_tag_quota:
             raise StorageFull(f"Maximum number of tags ({self.settings.image_tag_quota}) exceeded")
         self.repo.add_tag(image_id, tag)
 
-    def remove_tag(self, image_id: str, tag: str) -> None:
-        self.get(image_id)
+    def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        self.load(ctx, image_id, "modify_image")
         self.repo.remove_tag(image_id, tag)
 
-    def deactivate(self, image_id: str) -> None:
-        image = self.get(image_id)
+    def deactivate(self, ctx: RequestContext, image_id: str) -> None:
+        image = self.load(ctx, image_id, "deactivate")
         if image.status == ImageStatus.DEACTIVATED:
             return
         if image.status != ImageStatus.ACTIVE:
             raise Forbidden(f"Not allowed to deactivate image in status '{image.status}'")
         self.repo.set_status(image_id, ImageStatus.ACTIVE, ImageStatus.DEACTIVATED)
 
-    def reactivate(self, image_id: str) -> None:
-        image = self.get(image_id)
+    def reactivate(self, ctx: RequestContext, image_id: str) -> None:
+        image = self.load(ctx, image_id, "reactivate")
         if image.status == ImageStatus.ACTIVE:
             return
         if image.status != ImageStatus.DEACTIVATED:
             raise Forbidden(f"Not allowed to reactivate image in status '{image.status}'")
         self.repo.set_status(image_id, ImageStatus.DEACTIVATED, ImageStatus.ACTIVE)
 
-    def delete(self, image_id: str) -> None:
+    def delete(self, ctx: RequestContext, image_id: str) -> None:
         """Delete the record and the data in every store; InUse (409) keeps both.
 
         The row is marked ``deleted`` (compare-and-set) before any data goes, and removed
         last: a crash in between leaves a marked row that start-up recovery finishes
         (:meth:`finish_delete`), never a live record whose data is gone.
         """
-        image = self.get(image_id)
+        image = self.load(ctx, image_id, "delete_image")
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         check_transition(image.status, ImageStatus.DELETED)
@@ -199,9 +247,9 @@ class ImageService:
         with contextlib.suppress(NotFound):
             self.repo.delete_image(image_id)
 
-    def delete_from_store(self, image_id: str, store: str) -> None:
+    def delete_from_store(self, ctx: RequestContext, image_id: str, store: str) -> None:
         """``DELETE /v2/stores/{store}/{image}``: drop one copy, never the last."""
-        image = self.get(image_id)
+        image = self.load(ctx, image_id, "delete_image_location")
         if store not in self.deps.stores.names():
             raise Conflict(f"Unknown store {store}")
         if image.status != ImageStatus.ACTIVE:
