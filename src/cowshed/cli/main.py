@@ -54,9 +54,12 @@ def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
 def _register() -> None:
     from cowshed.cli.images import image
     from cowshed.cli.node import node
+    from cowshed.cli.volumes import snapshot, volume
 
     main.add_command(image)
     main.add_command(node)
+    main.add_command(volume)
+    main.add_command(snapshot)
     try:
         from cowshed.cli.dev import dev
     except ImportError:  # pragma: no cover - dev tools are optional
