@@ -21,6 +21,7 @@ PUBLIC = [
     "Conflict",
     "CowshedError",
     "DataCorrupted",
+    "DataDirInUse",
     "ExternalToolError",
     "Forbidden",
     "FormatMismatch",

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         Conflict,
         CowshedError,
         DataCorrupted,
+        DataDirInUse,
         ExternalToolError,
         Forbidden,
         FormatMismatch,
@@ -63,8 +64,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 _ERRORS = (
     "AlreadyExists", "BackendUnavailable", "ConfigError", "Conflict", "CowshedError",
-    "DataCorrupted", "ExternalToolError", "Forbidden", "FormatMismatch", "Gone", "InUse",
-    "InvalidRequest", "InvalidState", "InvalidStatusTransition", "NotFound",
+    "DataCorrupted", "DataDirInUse", "ExternalToolError", "Forbidden", "FormatMismatch", "Gone",
+    "InUse", "InvalidRequest", "InvalidState", "InvalidStatusTransition", "NotFound",
     "RangeNotSatisfiable", "SizeMismatch", "StorageFull", "TooManyRequests", "Unauthorized",
     "UnsafeImage", "UnsupportedMediaType", "UnsupportedOperation",
 )
@@ -104,6 +105,7 @@ __all__ = [
     "Conflict",
     "CowshedError",
     "DataCorrupted",
+    "DataDirInUse",
     "ExternalToolError",
     "Forbidden",
     "FormatMismatch",

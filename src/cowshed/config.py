@@ -51,10 +51,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cowshed import config_rules
 from cowshed.errors import ConfigError
 from cowshed.node.settings import NodeSettings, parse_node_settings
 
 ENV_PREFIX = "COWSHED_"
+#: where the server and every ``cowshed`` command keep a deployment unless told otherwise.
+DEFAULT_DATA_DIR = "./cowshed-data"
 _STORE_META = ("type", "weight", "description", "convert_to")
 
 
@@ -147,6 +150,8 @@ class Settings:
     lockout_duration: int = 60
     #: YAML (or JSON) file of oslo.policy rules overriding the defaults; empty: defaults only.
     policy_file: str = ""
+    #: one live server per data dir (services/datadir.py); false only with PostgreSQL.
+    data_dir_lock: bool = True
 
     @property
     def multistore(self) -> bool:
@@ -193,7 +198,7 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
     raw: dict[str, Any] = {}
     path = config_file or env.pop(ENV_PREFIX + "CONFIG", None)
-    base = Path(data_dir or env.get(ENV_PREFIX + "DATA_DIR") or "./cowshed-data")
+    base = Path(data_dir or env.get(ENV_PREFIX + "DATA_DIR") or DEFAULT_DATA_DIR)
     if path is None and (base / "cowshed.toml").is_file():
         path = base / "cowshed.toml"
     if path is not None:
@@ -329,22 +334,12 @@ def _check_volumes(settings: Settings) -> None:
 
 def _check(settings: Settings) -> None:
     _check_volumes(settings)
-    names = [s.name for s in settings.effective_stores()]
-    if settings.stores and settings.default_backend not in names:
-        raise ConfigError(
-            f"default_backend {settings.default_backend!r} is not a configured store ({', '.join(names)})"
-        )
     for store in settings.stores:
         if store.name.startswith("os_glance"):
             raise ConfigError(f"store name {store.name!r} is reserved")
         if store.convert_to not in ("", "raw", "qcow2"):
             raise ConfigError(f"stores.{store.name}.convert_to must be raw, qcow2 or empty")
-    if settings.limit_param_default < 1 or settings.api_limit_max < 1:
-        raise ConfigError("limit_param_default and api_limit_max must be positive")
-    if min(settings.web_download_deadline, settings.web_download_rate_window) < 1 or (
-            settings.web_download_min_rate < 0):
-        raise ConfigError("web_download_deadline and web_download_rate_window must be at "
-                          "least 1 s, web_download_min_rate not negative")
+    config_rules.check(settings)
     _check_identity(settings)
 
 

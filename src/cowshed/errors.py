@@ -11,7 +11,8 @@ one table (``cowshed.api.errors``). Builtin exceptions are reserved for programm
     ├── AlreadyExists               a thing with that id/name exists (409)
     ├── Conflict                    the request clashes with current state (409)
     │   ├── InvalidStatusTransition the status compare-and-set failed
-    │   └── InUse                   still needed by a clone, snapshot or import (409)
+    │   ├── InUse                   still needed by a clone, snapshot or import (409)
+    │   └── DataDirInUse            another live process owns the data dir (start-up only)
     ├── InvalidRequest              malformed or semantically wrong input (400)
     │   ├── InvalidState            the object's status forbids the operation (Cinder: 400)
     │   ├── SizeMismatch            bytes received differ from the size promised
@@ -60,6 +61,10 @@ class InvalidStatusTransition(Conflict):
 
 class InUse(Conflict):
     """The object is still needed (a clone child, a running import) and was left untouched."""
+
+
+class DataDirInUse(Conflict):
+    """Another live process holds the data-dir lock; nothing was touched."""
 
 
 class InvalidRequest(CowshedError):

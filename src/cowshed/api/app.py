@@ -40,15 +40,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, detail, headers)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
-    """Build the app. Services are opened (and crash recovery run) at start-up."""
+def create_app(settings: Settings, services: Services | None = None, *,
+               recover: bool = True) -> Starlette:
+    """Build the app. Services are opened (unless given) at start-up, and crash recovery runs
+    unless ``recover`` is false (``cowshed serve`` recovers itself, once it holds the data-dir
+    lock and its port)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
         svc = open_services(settings) if services is None else services
-        report = svc.recover()
-        log.info("started on %s: %s", settings.data_dir, report)
+        if recover:
+            report = svc.recover()
+            log.info("started on %s: %s", settings.data_dir, report)
         app.state.services = svc
         try:
             yield

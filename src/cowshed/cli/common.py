@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from cowshed.config import Settings, load_settings
+from cowshed.config import DEFAULT_DATA_DIR, Settings, load_settings
 from cowshed.errors import CowshedError
 from cowshed.services.app import Services, open_services
+from cowshed.services.datadir import DataDirLock, this_process
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+
 DATA_DIR_HELP = (
-    "Where the database, images and staging area live (default ./cowshed-data or "
-    "$COWSHED_DATA_DIR)."
+    "Where the database, images and staging area live (default $COWSHED_DATA_DIR, else "
+    f"{DEFAULT_DATA_DIR})."
 )
 CONFIG_HELP = "TOML settings file (default $COWSHED_CONFIG or DATA_DIR/cowshed.toml)."
 
@@ -41,13 +45,22 @@ def settings_for(data_dir: Path | None, config_file: Path | None) -> Settings:
 
 
 @contextmanager
-def library(data_dir: Path | None, config_file: Path | None) -> Iterator[Services]:
-    """The library's services for one command, closed again afterwards."""
-    services = open_services(settings_for(data_dir, config_file))
-    try:
+def library(data_dir: Path | None, config_file: Path | None, *,
+            writes: bool = False) -> Iterator[Services]:
+    """The library's services for one command, closed again afterwards.
+
+    A command that ``writes`` holds the data dir's shared lock while it runs, so no server
+    starts (and runs its recovery) under it; it is refused while a server holds the data dir,
+    with the URL of that server's API instead.
+    """
+    settings = settings_for(data_dir, config_file)
+    with ExitStack() as stack:
+        if writes and settings.data_dir_lock:
+            stack.enter_context(DataDirLock.acquire(
+                settings.data_dir, this_process("cowshed"), exclusive=False))
+        services = open_services(settings)
+        stack.callback(services.close)
         yield services
-    finally:
-        services.close()
 
 
 def one_line(message: str) -> str:
@@ -75,6 +88,10 @@ class CowshedGroup(click.Group):
             return super().invoke(ctx)
         except (CowshedError, OSError) as exc:
             raise click.ClickException(error_message(exc)) from exc
+        except KeyboardInterrupt:
+            # Ctrl-C: the shell convention (128 + SIGINT), not click's "Aborted!" with status 1
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")

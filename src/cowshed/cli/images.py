@@ -102,7 +102,7 @@ def create(data_dir: Path | None, config_file: Path | None, name: str, disk_form
     }
     if visibility is not None:
         body["visibility"] = visibility
-    with library(data_dir, config_file) as svc:
+    with library(data_dir, config_file, writes=True) as svc:
         created = svc.images.create(svc.admin_context(), body)
         if file is not None:
             created = _upload_new(svc, created, file, store, show_progress)
@@ -144,7 +144,7 @@ def upload(data_dir: Path | None, config_file: Path | None, image_id: str, path:
     The data is hashed (md5 and sha512) and format-inspected on the way in; the image becomes
     active only once everything is written. On failure it goes back to queued.
     """
-    with library(data_dir, config_file) as svc:
+    with library(data_dir, config_file, writes=True) as svc:
         uploaded = _upload(svc, image_id, path, store, show_progress)
     show_image(uploaded, output)
 
@@ -251,7 +251,7 @@ def delete(data_dir: Path | None, config_file: Path | None, image_ids: tuple[str
     failed. Protected images are refused.
     """
     failures: list[str] = []
-    with library(data_dir, config_file) as svc:
+    with library(data_dir, config_file, writes=True) as svc:
         for image_id in image_ids:
             try:
                 svc.images.delete(svc.admin_context(), image_id)
