@@ -76,3 +76,40 @@ tasks = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("expires_at", sa.DateTime, nullable=True),
 )
+
+# -- volume types created over the API (configured ones live in the settings) and quotas ----
+
+volume_types = sa.Table(
+    "volume_types", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("is_public", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+volume_type_specs = sa.Table(
+    "volume_type_specs", metadata,
+    sa.Column("type_id", sa.String(36), sa.ForeignKey("volume_types.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+
+volume_type_projects = sa.Table(
+    "volume_type_projects", metadata,
+    sa.Column("type_id", sa.String(36), sa.ForeignKey("volume_types.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("project_id", sa.String(255), primary_key=True),
+)
+
+#: quota limits set over the API: ``scope`` "project" (``owner`` a project id) or "class"
+#: (``owner`` a quota class name; ``default`` is every project's default).
+volume_quota_limits = sa.Table(
+    "volume_quota_limits", metadata,
+    sa.Column("scope", sa.String(10), primary_key=True),
+    sa.Column("owner", sa.String(255), primary_key=True),
+    sa.Column("resource", sa.String(300), primary_key=True),
+    sa.Column("hard_limit", sa.BigInteger, nullable=False),
+)

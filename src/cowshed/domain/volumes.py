@@ -312,7 +312,13 @@ class LineageNode:
 
 @dataclass(frozen=True)
 class VolumeType:
-    """A volume type: one configured volume backend offered under its own name."""
+    """A volume type: a name for one configured volume backend.
+
+    Every ``[volume_backends.NAME]`` table is offered as a type of the same name
+    (``configured``: it cannot be changed over the API). Admins add more types over the API
+    (Cinder's types-manage); such a type's volumes live on the backend its
+    ``volume_backend_name`` extra spec names, else on the default type's backend.
+    """
 
     id: str
     name: str
@@ -322,6 +328,10 @@ class VolumeType:
     extra_specs: Mapping[str, str]
     #: the backend driver type (``rbd``, ``file``).
     backend_kind: str
+    #: the name of the ``[volume_backends.NAME]`` table the type's volumes live on.
+    backend: str
+    #: True for the types made from configuration, False for those created over the API.
+    configured: bool = True
 
 
 @dataclass(frozen=True)
@@ -384,3 +394,54 @@ class SnapshotPage:
 class AttachmentPage:
     items: tuple[Attachment, ...]
     count: int | None = None
+
+
+@dataclass(frozen=True)
+class PoolSpace:
+    """How big a backend's pool is and how much of it is free, in bytes."""
+
+    total_bytes: int
+    free_bytes: int
+
+
+@dataclass(frozen=True)
+class VolumeHost:
+    """One of Cinder's services as ``os-services`` and ``os-hosts`` show it: the scheduler on
+    ``cowshed`` and one ``cinder-volume`` per backend on ``cowshed@<backend>``. They are all
+    threads of the API process, so they are up whenever it answers."""
+
+    binary: str
+    host: str
+    zone: str
+    updated_at: datetime
+    #: the backend a ``cinder-volume`` host serves ("" for the scheduler).
+    backend: str = ""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One pool of ``scheduler-stats/get_pools``: ``host@backend#pool`` and what it offers."""
+
+    name: str
+    backend: str
+    capabilities: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class HostUsage:
+    """A project's volumes and snapshots on one backend (``os-hosts/{host}``)."""
+
+    project_id: str
+    volume_count: int
+    volume_gigabytes: int
+    snapshot_count: int
+    snapshot_gigabytes: int
+
+
+@dataclass(frozen=True)
+class TypeIndex:
+    """What a volume's view needs to know about its type, by type name: the type's id and the
+    ``host@backend#pool`` its volumes live on (``os-vol-host-attr:host``)."""
+
+    ids: Mapping[str, str]
+    hosts: Mapping[str, str]

@@ -1,5 +1,5 @@
-"""Volume types, limits, quota sets, availability zones and extensions: the read-only
-resources clients look at before they create anything."""
+"""Limits, quota sets, availability zones and extensions: the read-only resources clients look
+at before they create anything (types are in ``types.py``)."""
 
 from __future__ import annotations
 
@@ -9,48 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed.api.common import call, json_response, services
-from cowshed.api.volume import microversion as mv
 from cowshed.api.volume.context import volume_request
 from cowshed.api.volume.query import bool_param
-from cowshed.api.volume.views import type_view
 from cowshed.domain.volumes import QuotaSet
-from cowshed.errors import NotFound
-
-
-async def list_types(request: Request) -> Response:
-    vr = volume_request(request)
-    types = await call(services(request).volumes.list_types, vr.caller)
-    return json_response({"volume_types": [type_view(t, vr.caller.is_admin) for t in types]})
-
-
-async def show_type(request: Request) -> Response:
-    vr = volume_request(request)
-    svc = services(request).volumes
-    ref = request.path_params["type_id"]
-    if ref == "default":
-        if vr.version < mv.DEFAULT_TYPE:
-            raise NotFound("Volume type default could not be found.")
-        vtype = await call(svc.default_type, vr.caller)
-    else:
-        vtype = await call(svc.get_type, vr.caller, ref)
-    return json_response({"volume_type": type_view(vtype, vr.caller.is_admin)})
-
-
-async def type_extra_specs(request: Request) -> Response:
-    vr = volume_request(request)
-    vtype = await call(services(request).volumes.get_type, vr.caller,
-                       request.path_params["type_id"])
-    return json_response({"extra_specs": dict(vtype.extra_specs)})
-
-
-async def type_extra_spec(request: Request) -> Response:
-    vr = volume_request(request)
-    vtype = await call(services(request).volumes.get_type, vr.caller,
-                       request.path_params["type_id"])
-    key = request.path_params["key"]
-    if key not in vtype.extra_specs:
-        raise NotFound(f"Volume Type {vtype.id} has no extra specs with key {key}.")
-    return json_response({key: vtype.extra_specs[key]})
 
 
 async def limits(request: Request) -> Response:

@@ -7,9 +7,11 @@ from cowshed.api.volume import (
     actions,
     attachments,
     discovery,
+    hosts,
     metadata,
     misc,
     snapshots,
+    types,
     volumes,
 )
 
@@ -20,12 +22,13 @@ COLLECTIONS = frozenset({
     "groups", "group_types", "group_snapshots", "os-volume-transfer", "volume-transfers",
     "qos-specs", "os-hosts", "workers", "clusters", "manageable_volumes",
     "manageable_snapshots", "os-quota-class-sets", "default-types", "os-snapshot-manage",
-    "os-volume-manage", "resource_filters", "consistencygroups", "cgsnapshots",
+    "os-volume-manage", "resource_filters", "consistencygroups", "cgsnapshots", "capabilities",
 })
 
 _VOL = "/v3/volumes/{volume_id}"
 _SNAP = "/v3/snapshots/{snapshot_id}"
 _ATT = "/v3/attachments/{attachment_id}"
+_TYPE = "/v3/types/{type_id}"
 _VMETA = metadata.handlers(metadata.VOLUME)
 _SMETA = metadata.handlers(metadata.SNAPSHOT)
 
@@ -65,15 +68,41 @@ def table() -> Table:
         ("PUT", _ATT, attachments.update),
         ("DELETE", _ATT, attachments.delete),
         ("POST", _ATT + "/action", attachments.action),
-        ("GET", "/v3/types", misc.list_types),
-        ("GET", "/v3/types/{type_id}", misc.show_type),
-        ("GET", "/v3/types/{type_id}/extra_specs", misc.type_extra_specs),
-        ("GET", "/v3/types/{type_id}/extra_specs/{key}", misc.type_extra_spec),
+        *_type_rows(),
+        *_admin_rows(),
         ("GET", "/v3/limits", misc.limits),
         ("GET", "/v3/os-quota-sets/{project}", misc.show_quotas),
         ("GET", "/v3/os-quota-sets/{project}/defaults", misc.default_quotas),
         ("GET", "/v3/os-availability-zone", misc.availability_zones),
         ("GET", "/v3/extensions", misc.extensions),
+    ]
+
+
+def _type_rows() -> Table:
+    return [
+        ("GET", "/v3/types", types.list_types),
+        ("POST", "/v3/types", types.create_type),
+        ("GET", _TYPE, types.show_type),
+        ("PUT", _TYPE, types.update_type),
+        ("DELETE", _TYPE, types.delete_type),
+        ("POST", _TYPE + "/action", types.type_action),
+        ("GET", _TYPE + "/os-volume-type-access", types.list_access),
+        ("GET", _TYPE + "/extra_specs", types.list_specs),
+        ("POST", _TYPE + "/extra_specs", types.create_specs),
+        ("GET", _TYPE + "/extra_specs/{key}", types.show_spec),
+        ("PUT", _TYPE + "/extra_specs/{key}", types.update_spec),
+        ("DELETE", _TYPE + "/extra_specs/{key}", types.delete_spec),
+    ]
+
+
+def _admin_rows() -> Table:
+    return [
+        ("GET", "/v3/os-services", hosts.list_services),
+        ("PUT", "/v3/os-services/{action}", hosts.update_service),
+        ("GET", "/v3/os-hosts", hosts.list_hosts),
+        ("GET", "/v3/os-hosts/{host}", hosts.show_host),
+        ("GET", "/v3/scheduler-stats/get_pools", hosts.get_pools),
+        ("GET", "/v3/capabilities/{host}", hosts.capabilities),
     ]
 
 

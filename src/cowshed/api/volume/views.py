@@ -14,11 +14,14 @@ from typing import Any
 
 from cowshed.api.volume import microversion as mv
 from cowshed.api.volume.context import VolumeRequest
-from cowshed.domain.volumes import Attachment, AttachmentStatus, Snapshot, Volume, VolumeType
-from cowshed.services.volumes.types import type_id
-
-#: Cinder's ``host@backend#pool`` form, which Tempest's schema checks.
-HOST = "cowshed"
+from cowshed.domain.volumes import (
+    Attachment,
+    AttachmentStatus,
+    Snapshot,
+    TypeIndex,
+    Volume,
+    VolumeType,
+)
 
 
 def isotime(value: datetime | None) -> str | None:
@@ -46,7 +49,8 @@ def _attachments(volume: Volume) -> list[dict[str, Any]]:
     ]
 
 
-def volume_detail(vr: VolumeRequest, volume: Volume, *, extended: bool = True) -> dict[str, Any]:
+def volume_detail(vr: VolumeRequest, volume: Volume, types: TypeIndex, *,
+                  extended: bool = True) -> dict[str, Any]:
     """One volume as ``show`` and ``detail`` give it (``extended=False``: create/update)."""
     view: dict[str, Any] = {
         "id": volume.id, "status": str(volume.status), "size": volume.size,
@@ -64,15 +68,16 @@ def volume_detail(vr: VolumeRequest, volume: Volume, *, extended: bool = True) -
     if admin:
         view["migration_status"] = None
     if extended:
-        view.update(_extension_attributes(volume, admin))
-    view.update(_microversioned(vr, volume, admin))
+        view.update(_extension_attributes(volume, types, admin))
+    view.update(_microversioned(vr, volume, types, admin))
     return view
 
 
-def _extension_attributes(volume: Volume, admin: bool) -> dict[str, Any]:
+def _extension_attributes(volume: Volume, types: TypeIndex, admin: bool) -> dict[str, Any]:
     attrs: dict[str, Any] = {"os-vol-tenant-attr:tenant_id": volume.project_id}
     if admin:
-        attrs["os-vol-host-attr:host"] = f"{HOST}@{volume.volume_type}#{volume.volume_type}"
+        # a type deleted under its volumes cannot happen (delete refuses types in use)
+        attrs["os-vol-host-attr:host"] = types.hosts.get(volume.volume_type)
         attrs["os-vol-mig-status-attr:migstat"] = None
         attrs["os-vol-mig-status-attr:name_id"] = None
     if volume.image_metadata:
@@ -80,7 +85,8 @@ def _extension_attributes(volume: Volume, admin: bool) -> dict[str, Any]:
     return attrs
 
 
-def _microversioned(vr: VolumeRequest, volume: Volume, admin: bool) -> dict[str, Any]:
+def _microversioned(vr: VolumeRequest, volume: Volume, types: TypeIndex,
+                    admin: bool) -> dict[str, Any]:
     version = vr.version
     out: dict[str, Any] = {}
     if version >= mv.GROUP_VOLUME:
@@ -94,7 +100,7 @@ def _microversioned(vr: VolumeRequest, volume: Volume, admin: bool) -> dict[str,
     if admin and version >= mv.VOLUME_CLUSTER_NAME:
         out["cluster_name"] = None
     if version >= mv.VOLUME_TYPE_ID:
-        out["volume_type_id"] = type_id(volume.volume_type)
+        out["volume_type_id"] = types.ids.get(volume.volume_type)
     if version >= mv.USE_QUOTA:
         out["consumes_quota"] = True
     return out
@@ -138,12 +144,18 @@ def attachment_detail(att: Attachment, connection_info: dict[str, Any] | None
     }
 
 
-def type_view(vtype: VolumeType, admin: bool) -> dict[str, Any]:
+def type_view(vtype: VolumeType, admin: bool, form: str = "show") -> dict[str, Any]:
+    """A type as show and list give it; ``form`` "create" and "update" are the answers to
+    those calls, which (as Tempest's schemas for Cinder say) carry no ``qos_specs_id``, and
+    after an update no ``os-volume-type-access:is_public`` either."""
     view: dict[str, Any] = {
         "id": vtype.id, "name": vtype.name, "description": vtype.description,
-        "is_public": vtype.is_public, "os-volume-type-access:is_public": vtype.is_public,
+        "is_public": vtype.is_public,
     }
+    if form != "update":
+        view["os-volume-type-access:is_public"] = vtype.is_public
     if admin:
         view["extra_specs"] = dict(vtype.extra_specs)
-        view["qos_specs_id"] = None
+        if form == "show":
+            view["qos_specs_id"] = None
     return view

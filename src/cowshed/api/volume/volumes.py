@@ -15,7 +15,7 @@ from cowshed.api.volume import microversion as mv
 from cowshed.api.volume.context import VolumeRequest, volume_request
 from cowshed.api.volume.query import VOLUME_FILTERS, bool_param, list_query, next_links
 from cowshed.api.volume.views import volume_detail, volume_summary
-from cowshed.domain.volumes import Volume, VolumePage
+from cowshed.domain.volumes import TypeIndex, Volume, VolumePage
 from cowshed.errors import InvalidRequest, NotFound
 from cowshed.services.volumes import VolumeService
 
@@ -26,6 +26,11 @@ DELETE_FORCE = mv.Version(3, 23)
 
 def volumes(request: Request) -> VolumeService:
     return services(request).volumes
+
+
+async def type_index(request: Request) -> TypeIndex:
+    """Type ids and volume hosts for the volume views (one look at the types per request)."""
+    return await call(volumes(request).admin.type_index)
 
 
 def _image_ref(spec: dict[str, Any]) -> str | None:
@@ -73,7 +78,8 @@ async def create(request: Request) -> Response:
                                                             spec.get("multiattach")),
     )
     volume = await call(create_fn)
-    return json_response({"volume": volume_detail(vr, volume, extended=False)}, 202)
+    view = volume_detail(vr, volume, await type_index(request), extended=False)
+    return json_response({"volume": view}, 202)
 
 
 async def _page(request: Request) -> tuple[VolumeRequest, VolumePage]:
@@ -102,7 +108,8 @@ async def index(request: Request) -> Response:
 
 async def detail(request: Request) -> Response:
     vr, page = await _page(request)
-    items = [volume_detail(vr, v) for v in page.items]
+    types = await type_index(request)
+    items = [volume_detail(vr, v, types) for v in page.items]
     return json_response(_list_body(vr, request, page, items, "volumes/detail"))
 
 
@@ -133,7 +140,7 @@ async def _get(request: Request) -> tuple[VolumeRequest, Volume]:
 
 async def show(request: Request) -> Response:
     vr, volume = await _get(request)
-    return json_response({"volume": volume_detail(vr, volume)})
+    return json_response({"volume": volume_detail(vr, volume, await type_index(request))})
 
 
 async def update(request: Request) -> Response:
@@ -152,7 +159,8 @@ async def update(request: Request) -> Response:
         metadata=body.metadata("metadata", spec.get("metadata")),
     )
     volume = await call(update_fn)
-    return json_response({"volume": volume_detail(vr, volume, extended=False)})
+    view = volume_detail(vr, volume, await type_index(request), extended=False)
+    return json_response({"volume": view})
 
 
 async def delete(request: Request) -> Response:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cowshed.db.volume_types import VolumeTypeRepository
 from cowshed.domain.query import VolumeQuery
 from cowshed.domain.volumes import (
     Attachment,
@@ -48,6 +49,7 @@ from cowshed.domain.volumes import (
     VolumeType,
 )
 from cowshed.services.context import Deps
+from cowshed.services.volumes.admin import VolumeAdmin
 from cowshed.services.volumes.types import VolumeTypes
 
 
@@ -56,7 +58,10 @@ class VolumeService:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.types = VolumeTypes(deps.settings)
+        self.types = VolumeTypes(deps.settings, VolumeTypeRepository(deps.repo.engine))
+        # no volume exists until the implementation lands: nothing uses a type or a backend
+        self.admin = VolumeAdmin(deps.settings, self.types, type_in_use=lambda name: False,
+                                 space=lambda backend: None, usage=lambda backend: [])
 
     def close(self) -> None:
         """Stop the worker threads (running operations finish or are left to recovery)."""
@@ -319,11 +324,11 @@ class VolumeService:
 
     def list_types(self, caller: Caller) -> tuple[VolumeType, ...]:
         """Every configured volume backend, offered as a type of the same name."""
-        return tuple(self.types.list())
+        return tuple(self.types.list(caller))
 
     def get_type(self, caller: Caller, name_or_id: str) -> VolumeType:
-        """A type by id or name; NotFound."""
-        return self.types.get(name_or_id)
+        """A type by id or name; NotFound (also for a private type the caller may not see)."""
+        return self.types.get(name_or_id, caller)
 
     def default_type(self, caller: Caller) -> VolumeType:
         """The type used when a create names none (``default_volume_type``)."""
