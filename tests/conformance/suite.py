@@ -166,6 +166,13 @@ class BackendConformance:
     def test_describe_is_mapping(self, backend: Backend) -> None:
         assert isinstance(dict(backend.describe()), dict)
 
+    def test_capacity_is_reported_and_sane(self, backend: Backend) -> None:
+        """Every backend here knows its capacity; free space never exceeds the total."""
+        cap = backend.capacity()
+        assert cap.total_bytes is not None and cap.free_bytes is not None
+        assert 0 <= cap.free_bytes <= cap.total_bytes
+        assert cap.total_bytes > 0
+
     # -- empty create, copy, in-place writes ----------------------------------------------------
 
     def test_create_empty_object(self, backend: Backend) -> None:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 from cowshed.api.auth import AuthMiddleware
+from cowshed.api.dashboard.routes import routes as dashboard_routes
 from cowshed.api.errors import (
     error_response,
     handle_client_disconnect,
@@ -64,7 +65,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
     app = Starlette(
         # each API is mounted under its catalog prefix; the image API also answers at the root,
         # as Glance does, so it comes last; the volume API renders its own (Cinder) errors
-        routes=[Mount("/image", routes=images), Mount("/volume", app=VolumeApp()), *images],
+        routes=[Mount("/image", routes=images), Mount("/volume", app=VolumeApp()),
+                *dashboard_routes(), *images],
         lifespan=lifespan,
         # one context per request, for every API (docs/identity.md)
         middleware=[Middleware(AuthMiddleware)],

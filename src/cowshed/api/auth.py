@@ -37,6 +37,9 @@ PUBLIC: Sequence[tuple[frozenset[str], re.Pattern[str]]] = (
     (frozenset({"GET", "HEAD"}), re.compile(rf"^(?:/image|/volume)?{_DISCOVERY}$")),
     (frozenset({"GET", "HEAD"}), re.compile(r"^/identity(?:/v3)?/?$")),
     (frozenset({"POST"}), re.compile(r"^/identity/v3/auth/tokens/?$")),
+    # the dashboard's shell (page, scripts, styles, how to log in); its data comes from the
+    # APIs with the user's token
+    (frozenset({"GET", "HEAD"}), re.compile(r"^/dashboard(?:/|/config\.json|/static/[^?]*)?$")),
 )
 #: the Identity API answers errors in Keystone's body shape, the others in webob's.
 IDENTITY_PREFIX = "/identity"

@@ -86,6 +86,14 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """How much a store holds: Cinder's total and free capacity, in bytes (None: unknown)."""
+
+    total_bytes: int | None
+    free_bytes: int | None
+
+
+@dataclass(frozen=True)
 class StoredObject:
     """What a committed write, create, copy or clone produced."""
 
@@ -218,6 +226,10 @@ class Backend(Protocol):
 
     def describe(self) -> Mapping[str, object]:
         """Store properties for ``/v2/info/stores/detail`` (data_dir, pool, chunk_size…)."""
+
+    def capacity(self) -> Capacity:
+        """Bytes the store can hold and bytes still free for new objects (for an RBD pool, what
+        Ceph reports after replication). Never raises for an unknown figure: None instead."""
 
     def close(self) -> None:
         """Release connections and handles."""

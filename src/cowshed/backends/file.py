@@ -31,6 +31,7 @@ from cowshed.backends.base import (
     AttachInfo,
     Backend,
     Capabilities,
+    Capacity,
     ChildRef,
     CloneCost,
     ObjectInfo,
@@ -343,6 +344,13 @@ class FileBackend:
             "chunk_size": self.config.filesystem_store_chunk_size,
             "thin_provisioning": self.config.filesystem_thin_provisioning,
         }
+
+    def capacity(self) -> Capacity:
+        try:
+            st = os.statvfs(self.root)
+        except OSError:
+            return Capacity(None, None)
+        return Capacity(total_bytes=st.f_blocks * st.f_frsize, free_bytes=st.f_bavail * st.f_frsize)
 
     def close(self) -> None:
         return None

@@ -14,6 +14,7 @@ from cowshed.backends._options import parse_options
 from cowshed.backends.base import (
     Backend,
     Capabilities,
+    Capacity,
     ChildRef,
     CloneCost,
     ObjectInfo,
@@ -223,6 +224,12 @@ class MemoryBackend:
 
     def describe(self) -> Mapping[str, object]:
         return {"max_bytes": self.config.max_bytes}
+
+    def capacity(self) -> Capacity:
+        with self._lock:
+            used = self._used
+        return Capacity(total_bytes=self.config.max_bytes,
+                        free_bytes=max(0, self.config.max_bytes - used))
 
     def close(self) -> None:
         return None

@@ -21,11 +21,12 @@ clone is a mutable image without ``snap`` — publish it as an image only after
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from cowshed.backends.base import Capabilities, CloneCost, ObjectInfo, StoredObject
+from cowshed.backends.base import Capabilities, Capacity, CloneCost, ObjectInfo, StoredObject
 from cowshed.backends.rbd._block import RbdBlock
 from cowshed.backends.rbd._cluster import (
     SNAP_NAME,
@@ -43,7 +44,7 @@ from cowshed.backends.rbd._errors import map_rbd_errors
 from cowshed.backends.rbd._layering import RbdLayering
 from cowshed.backends.rbd._reader import read_chunks
 from cowshed.backends.rbd._writer import RbdWriter, remove_image
-from cowshed.errors import AlreadyExists, InUse, InvalidRequest, NotFound
+from cowshed.errors import AlreadyExists, CowshedError, InUse, InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,24 @@ class RbdBackend(RbdLayering):
             "thin_provisioning": self.config.rbd_thin_provisioning,
             "fsid": self._cluster.fsid(),
         }
+
+    def capacity(self) -> Capacity:
+        """The pool's ``ceph df`` figures: what it stores plus ``max_avail`` (Ceph's estimate
+        of what can still be written, after replication), as Cinder's RBD driver reports."""
+        try:
+            with map_rbd_errors(f"store {self.name!r}: reading pool usage"):
+                ret, out, _ = self._cluster.client().mon_command(
+                    json.dumps({"prefix": "df", "format": "json"}), b"", timeout=10)
+        except CowshedError:
+            return Capacity(None, None)
+        if ret != 0:
+            return Capacity(None, None)
+        for pool in json.loads(out).get("pools", []):
+            if pool.get("name") == self.config.rbd_store_pool:
+                stats = pool.get("stats", {})
+                free = int(stats.get("max_avail", 0))
+                return Capacity(total_bytes=int(stats.get("stored", 0)) + free, free_bytes=free)
+        return Capacity(None, None)
 
     def close(self) -> None:
         self._cluster.close()
