@@ -8,6 +8,7 @@ becomes a layered clone; anything else is fetched, converted and imported, unles
 from __future__ import annotations
 
 import importlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,16 @@ from cowshed.errors import InvalidRequest, UnsupportedOperation
 from cowshed.node.manager import NodeManager, SpawnRequest
 from cowshed.node.settings import ImagesType
 from tests.integration._server import Server
-from tests.node.helpers import MiB, make_qcow2, make_raw, node_settings, upload_image
+from tests.node.boot_fixtures import BootKit, boot_kit_fixture  # noqa: F401 (the fixture)
+from tests.node.guest import MARKER_OFFSET, boot
+from tests.node.helpers import (
+    MiB,
+    cli_json,
+    make_qcow2,
+    make_raw,
+    node_settings,
+    upload_image,
+)
 
 pytestmark = pytest.mark.ceph
 VMS = "vms"
@@ -38,7 +48,7 @@ def rbd_image_server(ceph_cluster: DevCephCluster, tmp_path_factory: pytest.Temp
         'default_backend = "ceph"\n[stores.ceph]\ntype = "rbd"\nrbd_store_pool = "images"\n'
         f'rbd_store_ceph_conf = "{ceph_cluster.conf_path}"\n')
     server = Server(root / "data", config)
-    server.start()
+    server.start(timeout=120)
     try:
         yield server
     finally:
@@ -56,8 +66,9 @@ def rbd_node(node_dir: Path, server: Server, cluster: DevCephCluster, **node: An
 def read_rbd(cluster: DevCephCluster, spec: str, offset: int, length: int) -> bytes:
     rados, rbd = importlib.import_module("rados"), importlib.import_module("rbd")
     pool, name = spec.split("/", 1)
-    with (rados.Rados(conffile=str(cluster.conf_path)) as client,
-          client.open_ioctx(pool) as io, rbd.Image(io, name, read_only=True) as image):
+    name, _, snap = name.partition("@")
+    with (rados.Rados(conffile=str(cluster.conf_path)) as client, client.open_ioctx(pool) as io,
+          rbd.Image(io, name, snapshot=snap or None, read_only=True) as image):
         return bytes(image.read(offset, length))
 
 
@@ -123,3 +134,61 @@ def test_leftovers_of_a_dead_spawn_are_removed(node_dir: Path, rbd_image_server:
         assert not node.ctx.rbd.exists("dead-1_disk") and node.ctx.rbd.exists("not-ours")
         node.ctx.rbd.remove("not-ours")
         assert node.ctx.node.images_type is ImagesType.RBD
+
+
+# -- booting real guests from RBD disks ------------------------------------------------------------
+
+
+def _rbd_boot_node(kit: BootKit, name: str, server: Server, cluster: DevCephCluster,
+                   **node: Any) -> tuple[Path, NodeManager]:
+    work = kit.workdir(name)
+    manager = rbd_node(work, server, cluster, instances_path=str(work / "instances"), **node)
+    return work / "node.toml", manager
+
+
+@pytest.mark.slow
+def test_rbd_clone_boots_snapshots_and_the_snapshot_boots(
+        boot_kit: BootKit, rbd_image_server: Server, ceph_cluster: DevCephCluster) -> None:
+    with rbd_image_server.client() as client:
+        image = upload_image(client, make_raw(64 * MiB, {8 * MiB: 0x61}), "raw")
+    config, node = _rbd_boot_node(boot_kit, "rbd-clone", rbd_image_server, ceph_cluster)
+    with node:
+        root = node.spawn(SpawnRequest("vr1", image)).disk("disk")
+        assert root.provision is Provision.CLONE
+        m = "R-" + uuid.uuid4().hex[:10]
+        xml = str(cli_json(config, "disk-xml", "vr1")["xml"])
+        assert boot(f"cowshed-vr1-{m}", boot_kit.guest, xml, config.parent,
+                    f"bt.mode=write bt.marker={m}").read() == m
+        assert read_rbd(ceph_cluster, root.path, MARKER_OFFSET, len(m)) == m.encode()
+        # the image (the clone's parent snapshot) never changes
+        assert read_rbd(ceph_cluster, f"images/{image}@snap", MARKER_OFFSET, 16) == bytes(16)
+        snap_id = str(cli_json(config, "snapshot", "vr1", "--name", "vr1-snap")["id"])
+        second = node.spawn(SpawnRequest("vr2", snap_id)).disk("disk")
+        assert second.provision is Provision.CLONE  # the snapshot is raw, in the same cluster
+        xml = str(cli_json(config, "disk-xml", "vr2")["xml"])
+        assert boot(f"cowshed-vr2-{m}", boot_kit.guest, xml, config.parent,
+                    f"bt.mode=read bt.marker={m}").read() == m
+        node.delete("vr2")
+        node.delete("vr1")
+
+
+@pytest.mark.slow
+def test_encrypted_rbd_disk_boots_and_hides_the_marker(
+        boot_kit: BootKit, rbd_image_server: Server, ceph_cluster: DevCephCluster) -> None:
+    data = make_qcow2(boot_kit.workdir("rbd-enc-img") / "i.qcow2", 32 * MiB, {})
+    with rbd_image_server.client() as client:
+        image = upload_image(client, data, "qcow2")  # not cloneable: imported, so encryptable
+    config, node = _rbd_boot_node(boot_kit, "rbd-enc", rbd_image_server, ceph_cluster)
+    with node:
+        root = node.spawn(SpawnRequest("ve1", image, encrypt=True)).disk("disk")
+        assert root.provision is Provision.IMPORT and root.encryption is not None
+        assert root.encryption.format == "luks2" and root.encryption.engine == "librbd"
+        xml = str(cli_json(config, "disk-xml", "ve1")["xml"])
+        assert 'engine="librbd"' in xml
+        m = "E-" + uuid.uuid4().hex[:10]
+        for mode in ("write", "read"):
+            assert boot(f"cowshed-ve1-{mode}-{m}", boot_kit.guest, xml, config.parent,
+                        f"bt.mode={mode} bt.marker={m}").read() == m
+        raw = read_rbd(ceph_cluster, root.path, 0, 64 * MiB)
+        assert m.encode() not in raw and raw[:4] == b"LUKS"
+        node.delete("ve1")

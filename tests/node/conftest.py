@@ -14,7 +14,7 @@ from tests.integration._server import Server
 @pytest.fixture(scope="session")
 def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(tmp_path_factory.mktemp("image-service") / "data")
-    server.start()
+    server.start(timeout=120)  # generous: the machine may be loaded
     try:
         yield server
     finally:

@@ -86,3 +86,17 @@ def read_at(path: Path, fmt: str, offset: int, length: int) -> bytes:
         want = min(16, length - len(data))
         data += bytes(int(h, 16) for h in line[11:].split()[:want])
     return bytes(data[:length])
+
+
+def cli_json(config: Path, *args: str) -> dict[str, Any]:
+    """``cowshed node --config CONFIG ARGS -f json`` as a subprocess; its one JSON object."""
+    import json
+    import sys
+
+    cowshed = Path(sys.executable).with_name("cowshed")
+    out = subprocess.run([str(cowshed), "node", "--config", str(config), *args, "-f", "json"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert isinstance(data, dict)
+    return data

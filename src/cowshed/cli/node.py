@@ -20,7 +20,7 @@ from rich.table import Table
 
 from cowshed.cli.common import CONFIG_HELP, DATA_DIR_HELP, CowshedGroup, human_size, settings_for
 from cowshed.domain.instance_disks import Flavor, InstanceRecord
-from cowshed.node.manager import NodeManager, SpawnRequest
+from cowshed.node.manager import NodeManager, SnapshotRequest, SpawnRequest
 from cowshed.node.settings import ImagesType
 
 NODE_FORMATS = ("table", "json")
@@ -120,6 +120,26 @@ def disk_xml(ctx: click.Context, instance: str, output: str) -> None:
         _emit(output, {"instance": instance, "xml": xml})
     else:
         click.echo(xml, nl=False)
+
+
+@node.command()
+@click.argument("instance")
+@click.option("--name", required=True, help="Name of the new image.")
+@click.option("--live", is_flag=True,
+              help="Copy the disk of the running libvirt domain (the guest keeps running).")
+@click.option("--domain", default=None, help="The libvirt domain of INSTANCE (with --live).")
+@_format_option
+@click.pass_context
+def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: str | None,
+             output: str) -> None:
+    """Snapshot the root disk of INSTANCE into the image service; prints the new image id."""
+    if domain and not live:
+        raise click.UsageError("--domain goes with --live")
+    with _manager(ctx) as manager:
+        image = manager.snapshot(SnapshotRequest(instance, name, live=live, domain=domain))
+    _emit(output, {"id": image.id, "name": image.name, "status": image.status,
+                   "disk_format": image.disk_format, "size": image.size,
+                   "properties": dict(image.properties)}, image.id)
 
 
 @node.command()

@@ -20,6 +20,7 @@ One pass (Nova's ``ImageCacheManager.update``, plus checksums):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -28,10 +29,13 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from cowshed.errors import NotFound
 from cowshed.node.cache import BaseFile
 from cowshed.node.context import NodeContext
+from cowshed.node.files import read_json
 from cowshed.node.files_disks import data_extents
 from cowshed.node.settings import ImagesType
+from cowshed.node.snapshot import pending_image_id, pending_snapshots
 from cowshed.node.spawn import reconcile_instance
 
 _ORIGINAL = re.compile(r"^[0-9a-f]{40}$")
@@ -223,6 +227,7 @@ def _remove_leftovers(ctx: NodeContext, report: CleanReport) -> None:
                 report.leftovers_removed.append(f"_base/.fetch/{work.name}")
             finally:
                 os.close(fd)
+    _remove_dead_snapshots(ctx, report)
     owners = {n for n in map(ctx.store.work_owner, ctx.store.stale_work_dirs()) if n}
     rbd_names: list[str] | None = None
     if ctx.node.images_type.effective is ImagesType.RBD:
@@ -238,3 +243,25 @@ def _remove_leftovers(ctx: NodeContext, report: CleanReport) -> None:
             report.leftovers_removed += reconcile_instance(ctx, name, rbd_names)
         finally:
             os.close(fd)
+
+
+def _remove_dead_snapshots(ctx: NodeContext, report: CleanReport) -> None:
+    """Work directories of snapshots whose process died: delete the image record if it never
+    became active, then the directory."""
+    for work in pending_snapshots(ctx):
+        data = read_json(work / "pending.json") or {}
+        instance = str(data.get("instance") or "")
+        fd = ctx.locks.try_hold(f"instance-{instance}") if instance else None
+        if instance and fd is None:
+            continue  # the snapshot is still running
+        try:
+            image_id = pending_image_id(work)
+            if image_id:
+                with contextlib.suppress(NotFound):
+                    if ctx.client.show(image_id).status != "active":
+                        ctx.client.delete(image_id)
+            shutil.rmtree(work, ignore_errors=True)
+            report.leftovers_removed.append(f"snapshots/{work.name}")
+        finally:
+            if fd is not None:
+                os.close(fd)

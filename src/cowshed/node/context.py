@@ -71,7 +71,7 @@ class NodeContext:
         if self._keys is None:
             from cowshed.node.keys import KeyStore
 
-            self._keys = KeyStore(self.node.resolve_key_file(self.settings.data_dir),
+            self._keys = KeyStore(self.node.resolve_key_file(self.instances_path),
                                   self.instances_path / "_keys")
         return self._keys
 

@@ -19,6 +19,7 @@ from cowshed.errors import UnsupportedOperation
 from cowshed.node.context import NodeContext
 from cowshed.node.files import atomic_write_json, read_json
 from cowshed.node.instances import RECORD
+from cowshed.node.libvirt import Virsh
 from cowshed.node.wipe import WipeReceipt, wipe_disk
 
 
@@ -48,6 +49,7 @@ def delete_instance(ctx: NodeContext, name: str) -> DeleteReport:
         receipts.append(_removed(receipt))
     for disk in record.disks:
         if disk.encryption is not None:
+            Virsh(node.libvirt_uri).undefine_secret(disk.encryption.secret_uuid)
             ctx.keys.delete(disk.encryption.secret_uuid)
     report_path = _save_receipts(ctx, name, receipts)
     ctx.store.remove_dir(name)

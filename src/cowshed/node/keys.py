@@ -24,12 +24,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cowshed.domain.instance_disks import DiskEncryption
-from cowshed.errors import ConfigError, DataCorrupted, NotFound
+from cowshed.errors import ConfigError, DataCorrupted, ExternalToolError, NotFound
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.node.cache import BaseFile
 from cowshed.node.files import atomic_write_json, read_json
 
 _KEY_BYTES = 32
+_PBKDF_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,18 @@ class KeyStore:
         """A LUKS qcow2 overlay on ``base`` (only the overlay's clusters are encrypted)."""
         key = self.new(instance, disk)
         try:
-            qemu.create_encrypted(dst, size, key.passphrase, backing=base.path,
-                                  backing_fmt=base.format, iter_time_ms=iter_time_ms)
+            for attempt in range(_PBKDF_ATTEMPTS):
+                try:
+                    qemu.create_encrypted(dst, size, key.passphrase, backing=base.path,
+                                          backing_fmt=base.format, iter_time_ms=iter_time_ms)
+                    break
+                except ExternalToolError as exc:
+                    # qemu benchmarks PBKDF2 with getrusage; on a busy host it sometimes
+                    # cannot measure and gives up. That says nothing about the disk: retry.
+                    if "accurate CPU usage" not in exc.message or attempt + 1 == _PBKDF_ATTEMPTS:
+                        raise
+                    with contextlib.suppress(FileNotFoundError):
+                        dst.unlink()
         except BaseException:
             self.delete(key.secret_uuid)
             raise

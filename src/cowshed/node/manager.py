@@ -25,13 +25,16 @@ from cowshed.node.context import NodeContext
 from cowshed.node.delete import DeleteReport, delete_instance
 from cowshed.node.files import read_json
 from cowshed.node.files_disks import supports_direct_io
+from cowshed.node.imageservice import ImageMeta
 from cowshed.node.instances import RECORD
+from cowshed.node.libvirt import Virsh
 from cowshed.node.plan import Planner, SpawnPlan
 from cowshed.node.settings import ImagesType
+from cowshed.node.snapshot import SnapshotRequest, Snapshotter
 from cowshed.node.spawn import Spawner, SpawnRequest
 from cowshed.node.xml import XmlContext, disks_xml
 
-__all__ = ["NodeManager", "SpawnRequest"]
+__all__ = ["NodeManager", "SnapshotRequest", "SpawnRequest"]
 
 
 class NodeManager:
@@ -74,14 +77,41 @@ class NodeManager:
     def instances(self) -> list[InstanceRecord]:
         return self.ctx.store.records()
 
-    def disk_xml(self, name: str) -> str:
-        """The libvirt ``<disk>`` elements of the instance, root disk first."""
+    def disk_xml(self, name: str, *, define_secrets: bool = True) -> str:
+        """The libvirt ``<disk>`` elements of the instance, root disk first.
+
+        For encrypted disks the libvirt secrets the XML names are (re)defined first, private
+        and ephemeral, unless ``define_secrets`` is False.
+        """
         record = self.instance(name)
+        if define_secrets:
+            self.define_secrets(record)
         mons: list[tuple[str, str]] = []
         if any(d.source_type == "network" for d in record.disks):
             mons = self.ctx.rbd.mon_hosts()
         xctx = XmlContext(self.ctx.node, supports_direct_io(self.ctx.instances_path), mons)
         return disks_xml(record.disks, xctx)
+
+    def snapshot(self, request: SnapshotRequest) -> ImageMeta:
+        """Snapshot the root disk into the image service (cold, or live from a running
+        libvirt domain); returns the new, active image."""
+        with self.ctx.store.locked(request.instance):
+            record = self.instance(request.instance)
+            return Snapshotter(self.ctx).snapshot(request, record)
+
+    def define_secrets(self, record: InstanceRecord) -> None:
+        """Make sure libvirt knows the passphrase of each encrypted disk (its secrets are
+        ephemeral: a restarted libvirtd has forgotten them)."""
+        encrypted = [d for d in record.disks if d.encryption is not None]
+        if not encrypted:
+            return
+        virsh = Virsh(self.ctx.node.libvirt_uri)
+        for disk in encrypted:
+            assert disk.encryption is not None
+            uuid = disk.encryption.secret_uuid
+            if not virsh.has_secret(uuid):
+                virsh.define_secret(uuid, f"cowshed/{record.instance}/{disk.name}",
+                                    self.ctx.keys.passphrase(uuid))
 
     def delete(self, name: str) -> DeleteReport:
         """Wipe (``volume_clear``) and remove the instance's disks; returns the receipts."""

@@ -255,10 +255,10 @@ class NodeRbd:
             image.close()
 
     def format_luks2(self, image: Any, name: str, passphrase: bytes) -> None:
-        """librbd luks2 on ``image`` and load it, so later writes go through encryption."""
+        """librbd luks2 on ``image``; formatting also loads it (a second load is EEXIST), so
+        later writes through this handle go through the encryption."""
         with map_rbd_errors(f"formatting {self.pool}/{name} with luks2"):
             image.encryption_format(self.lib.RBD_ENCRYPTION_FORMAT_LUKS2, passphrase)
-            image.encryption_load(self.lib.RBD_ENCRYPTION_FORMAT_LUKS2, passphrase)
 
 
 def _file_size(path: Path) -> int:

@@ -109,7 +109,8 @@ class NodeSettings:
     #: filesystem of ephemeral disks (Nova's ``default_ephemeral_format``; ext4 for Linux).
     default_ephemeral_format: str = "ext4"
     libvirt_uri: str = "qemu:///system"
-    #: host key that wraps the passphrases of encrypted disks; empty: ``<data_dir>/node.key``.
+    #: host key that wraps the passphrases of encrypted disks; empty:
+    #: ``<instances_path>/_keys/host.key`` (set it outside instances_path in production).
     encryption_key_file: str = ""
     #: LUKS key-derivation time in ms for encrypted qcow2 disks (qemu's default is 2000).
     encryption_iter_time_ms: int = 2000
@@ -122,9 +123,9 @@ class NodeSettings:
             data_dir / "instances"
         )
 
-    def resolve_key_file(self, data_dir: Path) -> Path:
+    def resolve_key_file(self, instances_path: Path) -> Path:
         return Path(self.encryption_key_file).absolute() if self.encryption_key_file else (
-            data_dir / "node.key"
+            instances_path / "_keys" / "host.key"
         )
 
     def cache_mode_for(self, source_type: str) -> str | None:
