@@ -152,6 +152,9 @@ class Settings:
     policy_file: str = ""
     #: one live server per data dir (services/datadir.py); false only with PostgreSQL.
     data_dir_lock: bool = True
+    #: seconds after which data staged (PUT /stage) and never imported expires: the image
+    #: returns to queued and the staged file is removed.
+    staging_expiry: int = 24 * 3600
 
     @property
     def multistore(self) -> bool:

@@ -6,7 +6,7 @@ never both move an image out of the same status.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,13 @@ from cowshed.db.schema import image_locations, image_properties, image_tags, ima
 from cowshed.domain.clock import utcnow
 from cowshed.domain.images import Image, ImageStatus, Location, Visibility
 from cowshed.domain.query import Audience, ImageQuery
-from cowshed.errors import AlreadyExists, InvalidStatusTransition, NotFound
+from cowshed.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidStatusTransition,
+    NotFound,
+    StorageFull,
+)
 
 _BASE_COLUMNS = (
     "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo",
@@ -48,39 +54,48 @@ class ImageRepository:
 
     def get_image(self, image_id: str) -> Image:
         with self.engine.connect() as conn:
-            row = conn.execute(images.select().where(images.c.id == image_id)).mappings().first()
-            if row is None:
-                raise NotFound(f"No image found with ID {image_id}")
-            return self._hydrate(conn, [row])[0]
+            return self._load(conn, image_id)
 
-    def save_image(self, image: Image, expect_status: ImageStatus | None = None) -> Image:
-        """Write every field of ``image``; with ``expect_status`` only if the status still is that.
+    def update_image(self, image_id: str, change: Callable[[Image], Image]) -> Image:
+        """Read, change and write one image under its row lock; returns the image as stored.
 
-        Properties in the reserved ``os_glance`` namespace (import lock and progress) are owned
-        by the services through :meth:`set_property` and left as they are in the database, so a
-        PATCH that read them earlier cannot write back a lock an import has released since.
-        Returns the image as stored.
+        The lock (:func:`_lock_image`) comes first, so concurrent writers of one image (PATCH,
+        tags, service properties) run one after another and each ``change`` sees what the
+        previous one wrote: no update is lost. ``change`` runs inside the transaction, so it
+        must be quick and do no I/O; whatever it raises rolls everything back.
+
+        Properties in the reserved ``os_glance`` namespace (any case) belong to the services
+        (:meth:`set_property`) and are left as the database has them.
         """
-        values = {c: _db_value(getattr(image, c)) for c in _BASE_COLUMNS if c != "created_at"}
-        client_props = {k: v for k, v in image.properties.items() if not k.startswith(_SERVICE_NS)}
         with self.engine.begin() as conn:
-            stmt = images.update().where(images.c.id == image.id).values(**values)
-            if expect_status is not None:
-                stmt = stmt.where(images.c.status == str(expect_status))
-            if conn.execute(stmt).rowcount != 1:
-                self._raise_missing_or_moved(conn, image.id, expect_status)
+            if not _lock_image(conn, image_id):
+                raise NotFound(f"No image found with ID {image_id}")
+            image = change(self._load(conn, image_id))
+            values = {c: _db_value(getattr(image, c)) for c in _BASE_COLUMNS if c != "created_at"}
+            conn.execute(images.update().where(images.c.id == image_id).values(**values))
             conn.execute(image_properties.delete().where(
-                image_properties.c.image_id == image.id,
-                ~image_properties.c.name.startswith(_SERVICE_NS, autoescape=True)))
-            conn.execute(image_tags.delete().where(image_tags.c.image_id == image.id))
-            self._write_children(conn, image.id, client_props, image.tags)
-        return self.get_image(image.id)
+                image_properties.c.image_id == image_id, ~_service_owned(image_properties.c.name)))
+            conn.execute(image_tags.delete().where(image_tags.c.image_id == image_id))
+            client = {k: v for k, v in image.properties.items() if not is_service_owned(k)}
+            self._write_children(conn, image_id, client, image.tags)
+            return self._load(conn, image_id)
+
+    def _load(self, conn: sa.Connection, image_id: str) -> Image:
+        row = conn.execute(images.select().where(images.c.id == image_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"No image found with ID {image_id}")
+        return self._hydrate(conn, [row])[0]
 
     def set_status(
         self, image_id: str, expect: ImageStatus | Sequence[ImageStatus], new: ImageStatus,
-        **columns: object,
+        *, formats: tuple[str | None, str | None] | None = None, **columns: object,
     ) -> None:
-        """Compare-and-set the status (plus other base columns) in one statement."""
+        """Compare-and-set the status (plus other base columns) in one statement.
+
+        ``formats`` (disk_format, container_format) adds them to the comparison: data written
+        and inspected for one pair of formats is published only under that pair (Conflict
+        if a PATCH changed them meanwhile).
+        """
         expected = [expect] if isinstance(expect, ImageStatus) else list(expect)
         values = {k: _db_value(v) for k, v in columns.items() if k in _BASE_COLUMNS}
         with self.engine.begin() as conn:
@@ -89,8 +104,11 @@ class ImageRepository:
                 .where(images.c.id == image_id, images.c.status.in_([str(s) for s in expected]))
                 .values(status=str(new), updated_at=utcnow(), **values)
             )
+            if formats is not None:
+                stmt = stmt.where(images.c.disk_format.is_not_distinct_from(formats[0]),
+                                  images.c.container_format.is_not_distinct_from(formats[1]))
             if conn.execute(stmt).rowcount != 1:
-                self._raise_missing_or_moved(conn, image_id, expected[0])
+                self._raise_missing_or_moved(conn, image_id, expected, formats)
 
     def set_property(self, image_id: str, name: str, value: str | None) -> None:
         """Set (or, with None, remove) one extra property without touching the rest."""
@@ -129,13 +147,20 @@ class ImageRepository:
             return [r[0] for r in rows]
 
     def _raise_missing_or_moved(
-        self, conn: sa.Connection, image_id: str, expect: ImageStatus | None
+        self, conn: sa.Connection, image_id: str, expect: Sequence[ImageStatus],
+        formats: tuple[str | None, str | None] | None = None,
     ) -> None:
-        row = conn.execute(sa.select(images.c.status).where(images.c.id == image_id)).first()
+        row = conn.execute(sa.select(images.c.status, images.c.disk_format,
+                                     images.c.container_format)
+                           .where(images.c.id == image_id)).first()
         if row is None:
             raise NotFound(f"No image found with ID {image_id}")
+        if row[0] in [str(s) for s in expect] and formats is not None:
+            raise Conflict(f"Image {image_id}: disk_format/container_format changed to "
+                           f"{row[1]}/{row[2]} while its data was handled as "
+                           f"{formats[0]}/{formats[1]}; nothing was published")
         raise InvalidStatusTransition(
-            f"Image {image_id} is {row[0]}, expected {expect}; it changed concurrently"
+            f"Image {image_id} is {row[0]}, expected {expect[0]}; it changed concurrently"
         )
 
     def delete_image(self, image_id: str) -> None:
@@ -247,13 +272,19 @@ class ImageRepository:
         if tag_rows:
             conn.execute(image_tags.insert(), tag_rows)
 
-    def add_tag(self, image_id: str, tag: str) -> None:
+    def add_tag(self, image_id: str, tag: str, quota: int) -> None:
+        """Add ``tag`` unless the image already has ``quota`` others (StorageFull); the count
+        is taken under the image's row lock, so concurrent adds cannot pass the quota."""
         with self.engine.begin() as conn:
-            _lock_image(conn, image_id)
-            exists = conn.execute(sa.select(image_tags.c.value).where(
-                image_tags.c.image_id == image_id, image_tags.c.value == tag)).first()
-            if exists is None:
-                conn.execute(image_tags.insert().values(image_id=image_id, value=tag))
+            if not _lock_image(conn, image_id):
+                raise NotFound(f"No image found with ID {image_id}")
+            held = [r[0] for r in conn.execute(sa.select(image_tags.c.value).where(
+                image_tags.c.image_id == image_id))]
+            if tag in held:
+                return
+            if len(held) >= quota:
+                raise StorageFull(f"Maximum number of tags ({quota}) exceeded")
+            conn.execute(image_tags.insert().values(image_id=image_id, value=tag))
 
     def remove_tag(self, image_id: str, tag: str) -> None:
         with self.engine.begin() as conn:
@@ -264,16 +295,28 @@ class ImageRepository:
                 raise NotFound(f"Tag {tag} not found")
 
 
-def _lock_image(conn: sa.Connection, image_id: str) -> None:
-    """Move ``updated_at`` to now as a transaction's first write, which locks the image row.
+def _lock_image(conn: sa.Connection, image_id: str) -> bool:
+    """Move ``updated_at`` to now as a transaction's first write, which locks the image row;
+    False if there is no such image.
 
-    The writes that replace properties or tags start so (save_image with its compare-and-set
-    does too), so concurrent writers of one image queue in one order: on PostgreSQL they would
-    otherwise deadlock, or both insert the same property or tag (a unique violation). SQLite
-    takes its database-wide write lock at the first write, so there it also orders add_tag's
-    look-up before its insert.
+    Every write that reads before it writes, or replaces properties or tags, starts so, and
+    concurrent writers of one image queue in one order: on PostgreSQL the row lock holds the
+    others until commit (they would otherwise deadlock, insert the same property twice, or lose
+    each other's updates). SQLite takes its database-wide write lock at this first write, so
+    there too the reads that follow see every earlier writer's work.
     """
-    conn.execute(images.update().where(images.c.id == image_id).values(updated_at=utcnow()))
+    stmt = images.update().where(images.c.id == image_id).values(updated_at=utcnow())
+    return bool(conn.execute(stmt).rowcount)
+
+
+def is_service_owned(name: str) -> bool:
+    """Property names in the reserved ``os_glance`` namespace, in any case (Glance reserves
+    them from clients; SQLite's LIKE ignores case, so must every other check)."""
+    return name.lower().startswith(_SERVICE_NS)
+
+
+def _service_owned(column: sa.Column[str]) -> sa.ColumnElement[bool]:
+    return sa.func.lower(column).startswith(_SERVICE_NS, autoescape=True)
 
 
 def _seen_by(audience: Audience) -> sa.ColumnElement[bool]:

@@ -84,7 +84,8 @@ SETTABLE: frozenset[str] = frozenset({
 
 
 def is_reserved(name: str) -> bool:
-    return name in RESERVED or name.startswith("os_glance")
+    # any case: the database compares property names without it (SQLite LIKE), so must we
+    return name in RESERVED or name.lower().startswith("os_glance")
 
 
 @dataclass(frozen=True)

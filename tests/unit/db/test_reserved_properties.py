@@ -1,4 +1,4 @@
-"""A stale PATCH must not write back service-owned properties (the import lock)."""
+"""A stale writer must not write back service-owned properties (the import lock)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def test_stale_save_keeps_released_lock_released(tmp_path: Path) -> None:
     assert stale.properties["os_glance_import_task"] == "task-1"
     repo.set_property(image.id, "os_glance_import_task", None)  # the import finishes
     edited = replace(stale, properties={**stale.properties, "os_distro": "debian"})
-    saved = repo.save_image(edited, expect_status=ImageStatus.QUEUED)
+    # a change that writes back what it read earlier (the stale lock) instead of the fresh image
+    saved = repo.update_image(image.id, lambda _fresh: edited)
     assert "os_glance_import_task" not in saved.properties
     assert "os_glance_import_task" not in repo.get_image(image.id).properties
     assert saved.properties["os_distro"] == "debian"
@@ -45,7 +46,7 @@ def test_save_keeps_service_properties_set_meanwhile(tmp_path: Path) -> None:
     repo.insert_image(image)
     stale = repo.get_image(image.id)
     repo.set_property(image.id, "os_glance_importing_to_stores", "file")
-    repo.save_image(replace(stale, name="renamed"), expect_status=ImageStatus.QUEUED)
+    repo.update_image(image.id, lambda _fresh: replace(stale, name="renamed"))
     stored = repo.get_image(image.id)
     assert stored.properties["os_glance_importing_to_stores"] == "file"
     assert stored.name == "renamed"

@@ -94,7 +94,9 @@ class DataService:
             raise InvalidStatusTransition(
                 f"Image status transition from {image.status} to saving is not allowed"
             )
-        self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.SAVING)
+        # inspection is decided from these formats: the status moves only if they still hold
+        self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.SAVING,
+                             formats=(image.disk_format, image.container_format))
         try:
             stored, result = await self._receive(image, backend, chunks, size)
         except BaseException:
@@ -131,6 +133,7 @@ class DataService:
                 image.id, ImageStatus.SAVING, ImageStatus.ACTIVE, size=result.size,
                 checksum=result.checksum, os_hash_algo=result.os_hash_algo,
                 os_hash_value=result.os_hash_value, virtual_size=virtual,
+                formats=(image.disk_format, image.container_format),
             )
         except CowshedError as exc:
             self._drop(backend, image.id)

@@ -8,7 +8,6 @@ leaves it ``active``) and drops everything it wrote.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -21,7 +20,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cowshed.backends.base import Writer
 from cowshed.domain.clock import utcnow
 from cowshed.domain.context import RequestContext
 from cowshed.domain.images import Image, ImageStatus, Location
@@ -30,7 +28,6 @@ from cowshed.errors import (
     Conflict,
     CowshedError,
     InvalidRequest,
-    InvalidStatusTransition,
     NotFound,
 )
 from cowshed.formats.policy import ConversionPolicy, convert_for_store, inspection_required
@@ -39,9 +36,10 @@ from cowshed.services.context import Deps
 from cowshed.services.images.access import ImageAccess
 from cowshed.services.images.import_request import ImportRequest, parse_import_request
 from cowshed.services.images.inspection import inspector_config, inspector_for
-from cowshed.services.images.service import requeue, require_formats
+from cowshed.services.images.service import require_formats
+from cowshed.services.images.staging import ExpirySweeper, Staging
 from cowshed.services.images.webdownload import open_download
-from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive, drive_sync
+from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive_sync
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,11 +55,13 @@ TASK_TTL = timedelta(hours=48)
 
 @dataclass(frozen=True)
 class _Source:
-    """The bytes an import stores: a local file (staged/converted) and its format."""
+    """The bytes an import stores: a local file (staged/converted) and its format, and the
+    image's (disk_format, container_format) that decided how those bytes were checked."""
 
     path: Path
     disk_format: str
     virtual_size: int | None
+    decided_by: tuple[str, str]
 
 
 class ImportService:
@@ -74,6 +74,11 @@ class ImportService:
         self._qemu = qemu
         self.access = ImageAccess(deps.repo, deps.policy)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cowshed-import")
+        self.staging = Staging(deps, self.access)
+        # a quarter of the expiry, so staged data goes at most 25 % late; at least every 10 min
+        interval = min(max(self.settings.staging_expiry / 4, 1.0), 600.0)
+        self._sweeper = ExpirySweeper(self.staging, interval)
+        self._sweeper.start()
 
     @property
     def qemu(self) -> QemuImg:
@@ -82,50 +87,15 @@ class ImportService:
         return self._qemu
 
     def close(self) -> None:
+        self._sweeper.stop()
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     # -- stage ----------------------------------------------------------------------------
 
     async def stage(self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes],
                     size: int | None) -> None:
-        """PUT stage: queued → uploading; the data is inspected while it streams in.
-
-        Database and file calls (commit fsyncs) run in worker threads: a large stage must not
-        stall the event loop, and with it every other request.
-        """
-        image, writer = await asyncio.to_thread(self._begin_stage, ctx, image_id, size)
-        try:
-            # staged bytes are scratch: the stored image is hashed when the import writes it
-            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
-                            inspector=inspector_for(image, self.settings), hashing=False)
-            await drive(chunks, ingest)
-            ingest.finish()
-            await asyncio.to_thread(writer.commit)
-        except BaseException:
-            await asyncio.to_thread(self._abort_stage, image_id, writer)
-            raise
-
-    def _begin_stage(self, ctx: RequestContext, image_id: str, size: int | None
-                     ) -> tuple[Image, Writer]:
-        if "glance-direct" not in self.settings.enabled_import_methods:
-            raise NotFound("The glance-direct import method is not enabled")
-        image = self.repo.get_image(image_id)
-        self.access.check(ctx, image, "modify_image")
-        if self.deps.staging.exists(image_id):
-            raise Conflict(f"Image {image_id} already has staged data")
-        check_promised_size(size, self.settings.image_size_cap)
-        if image.status != ImageStatus.QUEUED:
-            raise InvalidStatusTransition(f"Image {image_id} is {image.status}, not queued")
-        self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
-        try:
-            return image, self.deps.staging.open_writer(image_id, size)
-        except BaseException:
-            self._revert_status(image_id, ImageStatus.UPLOADING)
-            raise
-
-    def _abort_stage(self, image_id: str, writer: Writer) -> None:
-        writer.abort()
-        self._revert_status(image_id, ImageStatus.UPLOADING)
+        """PUT stage (see :meth:`Staging.stage`)."""
+        await self.staging.stage(ctx, image_id, chunks, size)
 
     # -- import ---------------------------------------------------------------------------
 
@@ -296,16 +266,17 @@ class ImportService:
         staged = Path(self.settings.staging_dir / image_id)
         scratch.append(staged)
         assert image.disk_format is not None and image.container_format is not None
+        formats = (image.disk_format, image.container_format)
         if not inspection_required(image.container_format):
             # an archive (ova, docker…), not a disk: stored as it is, never given to qemu-img
-            return _Source(staged, image.disk_format, None)
+            return _Source(staged, image.disk_format, None, formats)
         out = self.settings.staging_dir / ".incoming" / f"{image_id}.{secrets.token_hex(6)}.part"
         scratch.append(out)
         policy = ConversionPolicy.from_setting(
             self._conversion_target(targets), inspector=inspector_config(self.settings)
         )
         result = convert_for_store(staged, image.disk_format, out, policy, self.qemu)
-        return _Source(result.path, result.disk_format, result.virtual_size)
+        return _Source(result.path, result.disk_format, result.virtual_size, formats)
 
     def _conversion_target(self, targets: Iterable[str]) -> str:
         wanted = {self.deps.stores.spec(name).convert_to for name in targets}
@@ -341,7 +312,7 @@ class ImportService:
             image_id, ImageStatus.IMPORTING, ImageStatus.ACTIVE, size=result.size,
             checksum=result.checksum, os_hash_algo=result.os_hash_algo,
             os_hash_value=result.os_hash_value, virtual_size=source.virtual_size,
-            disk_format=source.disk_format,
+            disk_format=source.disk_format, formats=source.decided_by,
         )
 
     def _each_store(self, task: Task, image_id: str, targets: list[str], request: ImportRequest,
@@ -439,9 +410,7 @@ class ImportService:
             pass  # the image was deleted meanwhile
 
     def _revert_status(self, image_id: str, current: ImageStatus) -> None:
-        requeue(self.repo, image_id, current)
-        with contextlib.suppress(NotFound):
-            self.deps.staging.delete(image_id)
+        self.staging.revert(image_id, current)
 
     # -- tasks ----------------------------------------------------------------------------
 

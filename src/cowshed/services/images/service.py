@@ -133,19 +133,27 @@ class ImageService:
             query, filters=(*query.filters, hide_deleted), audience=audience))
 
     def update(self, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
-        """Apply every op in order and save once; nothing is saved if one op fails."""
-        image = self.load(ctx, image_id, "modify_image")
-        before = image.status
-        target = self.access.target(ctx, image)
+        """Apply every op in order and save once; nothing is saved if one op fails.
+
+        The ops apply to the image as it is under its row lock (``update_image``), so
+        concurrent PATCHes and tag writes serialise instead of overwriting each other.
+        """
+        target = self.access.target(ctx, self.load(ctx, image_id, "modify_image"))
         for op in ops:
             if op.path == "visibility" and op.op != "remove":
                 self._check_visibility(ctx, target, op.value)
-            if op.path == "owner" and not ctx.is_admin and op.value != image.owner:
-                raise Forbidden("Only an administrator may change the owner of an image.")
-            image = self._apply(image, op)
-        self._check_quotas(image.properties, image.tags)
-        image = replace(image, updated_at=utcnow())
-        return self.repo.save_image(image, expect_status=before)
+
+        def change(image: Image) -> Image:
+            if image.status == ImageStatus.DELETED:  # a delete is under way
+                raise not_found(image_id)
+            for op in ops:
+                if op.path == "owner" and not ctx.is_admin and op.value != image.owner:
+                    raise Forbidden("Only an administrator may change the owner of an image.")
+                image = self._apply(image, op)
+            self._check_quotas(image.properties, image.tags)
+            return replace(image, updated_at=utcnow())
+
+        return self.repo.update_image(image_id, change)
 
     def _apply(self, image: Image, op: PatchOp) -> Image:
         name = op.path
@@ -173,10 +181,8 @@ class ImageService:
         if op.op == "remove":
             raise Forbidden(f"Attribute '{name}' cannot be removed.")
         value: Any = validate_value(name, op.value)
-        if name in ("disk_format", "container_format") and image.status not in (
-            ImageStatus.QUEUED, ImageStatus.IMPORTING, ImageStatus.UPLOADING,
-        ) and value != getattr(image, name):
-            raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
+        if name in ("disk_format", "container_format") and value != getattr(image, name):
+            _check_format_change(image, name)
         changes: dict[str, Any] = {name: value}
         return replace(image, **changes)
 
@@ -190,10 +196,8 @@ class ImageService:
 
     def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         validate_tag(tag)
-        image = self.load(ctx, image_id, "modify_image")
-        if tag not in image.tags and len(image.tags) >= self.settings.image_tag_quota:
-            raise StorageFull(f"Maximum number of tags ({self.settings.image_tag_quota}) exceeded")
-        self.repo.add_tag(image_id, tag)
+        self.load(ctx, image_id, "modify_image")
+        self.repo.add_tag(image_id, tag, self.settings.image_tag_quota)
 
     def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
         self.load(ctx, image_id, "modify_image")
@@ -278,6 +282,17 @@ class ImageService:
     def _discard_staging(self, image_id: str) -> None:
         staged = self.settings.staging_dir / image_id
         staged.unlink(missing_ok=True)
+
+
+def _check_format_change(image: Image, name: str) -> None:
+    """Formats decide how data is inspected, so they change only while no data is on its way
+    (Glance: 403 unless queued). One exception: staged data (``uploading``) may get a format
+    that is still unset, since the import inspects the staged bytes against it."""
+    if image.status == ImageStatus.QUEUED:
+        return
+    if image.status == ImageStatus.UPLOADING and getattr(image, name) is None:
+        return
+    raise Forbidden(f"Attribute {name} can be only replaced for a queued image.")
 
 
 def requeue(repo: Repository, image_id: str, current: ImageStatus) -> None:

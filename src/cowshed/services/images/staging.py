@@ -1,0 +1,168 @@
+"""PUT /stage (glance-direct's first half) and the expiry of staged data nobody imported.
+
+Staged data lives in the staging store under the image id while the image is ``uploading``.
+Two leftovers are closed here: a DELETE that lands while a stage streams (the stage's commit
+would otherwise publish a staged file for an image that no longer exists), and an image staged
+and never imported, which :meth:`Staging.expire` returns to ``queued`` after
+``staging_expiry`` seconds (Glance cleans its staging area at start-up only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+
+from cowshed.backends.base import Writer
+from cowshed.domain.context import RequestContext
+from cowshed.domain.images import Image, ImageStatus
+from cowshed.errors import (
+    Conflict,
+    Gone,
+    InvalidStatusTransition,
+    NotFound,
+)
+from cowshed.services.context import Deps
+from cowshed.services.images.access import ImageAccess
+from cowshed.services.images.inspection import inspector_for
+from cowshed.services.images.service import requeue
+from cowshed.services.ingest import Ingest, check_promised_size, drive
+
+log = logging.getLogger(__name__)
+#: the import lock property (imports.LOCK); an image holding it is being imported.
+_IMPORT_LOCK = "os_glance_import_task"
+
+
+class Staging:
+    """Stage data for glance-direct and expire what was staged and never imported."""
+
+    def __init__(self, deps: Deps, access: ImageAccess) -> None:
+        self.deps = deps
+        self.access = access
+        self.repo = deps.repo
+        self.settings = deps.settings
+
+    async def stage(self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes],
+                    size: int | None) -> None:
+        """PUT stage: queued → uploading; the data is inspected while it streams in.
+
+        Database and file calls (commit fsyncs) run in worker threads: a large stage must not
+        stall the event loop, and with it every other request. Gone (410) if the image was
+        deleted meanwhile; its staged data is then removed, not left for the next start.
+        """
+        image, writer = await asyncio.to_thread(self._begin, ctx, image_id, size)
+        try:
+            # staged bytes are scratch: the stored image is hashed when the import writes it
+            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
+                            inspector=inspector_for(image, self.settings), hashing=False)
+            await drive(chunks, ingest)
+            ingest.finish()
+            await asyncio.to_thread(writer.commit)
+        except BaseException:
+            await asyncio.to_thread(self._abort, image_id, writer)
+            raise
+        await asyncio.to_thread(self._keep_if_wanted, image_id)
+
+    def _begin(self, ctx: RequestContext, image_id: str, size: int | None
+               ) -> tuple[Image, Writer]:
+        if "glance-direct" not in self.settings.enabled_import_methods:
+            raise NotFound("The glance-direct import method is not enabled")
+        image = self.repo.get_image(image_id)
+        self.access.check(ctx, image, "modify_image")
+        if self.deps.staging.exists(image_id):
+            raise Conflict(f"Image {image_id} already has staged data")
+        check_promised_size(size, self.settings.image_size_cap)
+        if image.status != ImageStatus.QUEUED:
+            raise InvalidStatusTransition(f"Image {image_id} is {image.status}, not queued")
+        self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
+        try:
+            return image, self.deps.staging.open_writer(image_id, size)
+        except BaseException:
+            self.revert(image_id, ImageStatus.UPLOADING)
+            raise
+
+    def _abort(self, image_id: str, writer: Writer) -> None:
+        writer.abort()
+        self.revert(image_id, ImageStatus.UPLOADING)
+
+    def _keep_if_wanted(self, image_id: str) -> None:
+        """After the commit: if the image was deleted while the data streamed in, drop it.
+
+        A delete marks the row before it removes staged data, and this check follows the
+        commit, so whichever comes second sees the other: the file never outlives the image.
+        """
+        try:
+            status = self.repo.get_image(image_id).status
+        except NotFound:
+            status = ImageStatus.DELETED
+        if status != ImageStatus.UPLOADING:
+            with contextlib.suppress(NotFound):
+                self.deps.staging.delete(image_id)
+            raise Gone(f"Image {image_id} was deleted while its data was being staged")
+
+    def revert(self, image_id: str, current: ImageStatus) -> None:
+        """Back to queued (compare-and-set from ``current``) and no staged data."""
+        requeue(self.repo, image_id, current)
+        with contextlib.suppress(NotFound):
+            self.deps.staging.delete(image_id)
+
+    def expire(self, now: float | None = None) -> int:
+        """Return images staged more than ``staging_expiry`` seconds ago and never imported
+        to ``queued``, removing their staged data; returns how many.
+
+        Only committed staged files count (a stage in progress has none yet), only images
+        still ``uploading`` and not locked by an import; the status compare-and-set makes an
+        import that starts at the same moment and the expiry exclude each other.
+        """
+        limit = (time.time() if now is None else now) - self.settings.staging_expiry
+        expired = 0
+        for image_id in self.repo.ids_in_status([ImageStatus.UPLOADING]):
+            path = self.deps.staging.local_path(image_id)
+            try:
+                if path is None or _mtime(path) > limit:
+                    continue
+                image = self.repo.get_image(image_id)
+                if _IMPORT_LOCK in image.properties:
+                    continue
+                self.repo.set_status(image_id, ImageStatus.UPLOADING, ImageStatus.QUEUED)
+            except (FileNotFoundError, NotFound, InvalidStatusTransition):
+                continue
+            with contextlib.suppress(NotFound):
+                self.deps.staging.delete(image_id)
+            log.info("staged data of image %s expired (never imported)", image_id)
+            expired += 1
+        return expired
+
+
+def _mtime(path: str) -> float:
+    return os.stat(path).st_mtime
+
+
+class ExpirySweeper:
+    """Runs :meth:`Staging.expire` in a daemon thread every ``interval`` seconds."""
+
+    def __init__(self, staging: Staging, interval: float) -> None:
+        self._staging = staging
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cowshed-staging-expiry",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._staging.expire()
+            except Exception:  # a database hiccup: the next round tries again
+                log.exception("staging expiry failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
