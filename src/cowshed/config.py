@@ -155,6 +155,8 @@ class Settings:
     #: seconds after which data staged (PUT /stage) and never imported expires: the image
     #: returns to queued and the staged file is removed.
     staging_expiry: int = 24 * 3600
+    #: one log line per request (method, path, status, bytes, seconds, request id).
+    access_log: bool = True
 
     @property
     def multistore(self) -> bool:

@@ -82,13 +82,13 @@ def _check_references(settings: Settings) -> None:
     url = settings.database_url
     if url and not url.startswith(("sqlite", "postgresql")):
         raise ConfigError(f"database_url must be a sqlite:// or postgresql+psycopg:// URL, "
-                          f"got {_redact(url)!r}")
+                          f"got {redact_url(url)!r}")
     if not settings.data_dir_lock and not url.startswith("postgresql"):
         raise ConfigError("data_dir_lock = false needs a PostgreSQL database_url: with SQLite "
                           "only one server may use a data dir")
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """``scheme://user:secret@host`` → ``scheme://user:***@host``."""
     head, at, tail = url.rpartition("@")
     if not at or ":" not in head.split("//", 1)[-1]:

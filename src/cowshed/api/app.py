@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount
 
+from cowshed.api.access_log import AccessLogMiddleware
 from cowshed.api.auth import AuthMiddleware
 from cowshed.api.dashboard.routes import routes as dashboard_routes
 from cowshed.api.errors import (
@@ -62,6 +63,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
                 svc.close()
 
     images = image_routes()
+    # outermost, so refusals made by inner layers are logged too
+    access = [Middleware(AccessLogMiddleware)] if settings.access_log else []
     app = Starlette(
         # each API is mounted under its catalog prefix; the image API also answers at the root,
         # as Glance does, so it comes last; the volume API renders its own (Cinder) errors
@@ -69,7 +72,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
                 *dashboard_routes(), *images],
         lifespan=lifespan,
         # one context per request, for every API (docs/identity.md)
-        middleware=[Middleware(AuthMiddleware)],
+        middleware=[*access, Middleware(AuthMiddleware)],
         exception_handlers={
             CowshedError: handle_cowshed_error,
             HTTPException: _http_error,

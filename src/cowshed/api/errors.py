@@ -7,6 +7,7 @@ python-glanceclient turns into its exception details.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Mapping
@@ -69,14 +70,31 @@ def status_for(exc: e.CowshedError,
 
 def error_response(request: Request | None, status: int, message: str,
                    headers: Mapping[str, str] | None = None) -> Response:
-    """An error in webob's shape, JSON or plain text by the Accept header."""
+    """An error in webob's shape, JSON, HTML or plain text by the Accept header.
+
+    openstacksdk sends ``Accept:`` empty on uploads, stages and downloads, and keeps an error's
+    reason only from a JSON or HTML body: webob (Glance) answers such a request in plain text,
+    so `openstack image create` shows a bare "415 Unsupported Media Type". Here an empty Accept
+    gets webob's HTML form instead, which the SDK (and python-glanceclient) reduce to
+    "415 Unsupported Media Type: <reason>". Every other Accept is answered as webob would.
+    """
     phrase = HTTPStatus(status).phrase
-    accept = request.headers.get("accept", "") if request is not None else ""
-    if "json" in accept:
+    accept = request.headers.get("accept") if request is not None else None
+    if accept is not None and "json" in accept:
         body = json.dumps({"message": message, "code": f"{status} {phrase}", "title": phrase})
         return Response(body, status, headers=dict(headers or {}), media_type="application/json")
+    if accept is not None and not accept.strip():
+        return Response(_html(status, phrase, message), status, headers=dict(headers or {}),
+                        media_type="text/html")
     text = f"{status} {phrase}\n\n{message}\n\n   "
     return Response(text, status, headers=dict(headers or {}), media_type="text/plain")
+
+
+def _html(status: int, phrase: str, message: str) -> str:
+    """webob's HTML error page (``WSGIHTTPException.html_template_obj``), message escaped."""
+    return (f"<html>\n <head>\n  <title>{status} {phrase}</title>\n </head>\n <body>\n"
+            f"  <h1>{status} {phrase}</h1>\n  {html.escape(message)}<br /><br />\n\n\n"
+            f" </body>\n</html>")
 
 
 def handle_cowshed_error(request: Request, exc: Exception) -> Response:

@@ -116,9 +116,7 @@ class _FileWriter:
             os.ftruncate(fd, self._pos)
             os.fsync(fd)
             os.close(fd)
-            perm = self._backend.config.filesystem_store_file_perm
-            if perm:
-                os.chmod(self._part, perm)
+            os.chmod(self._part, self._backend.file_mode())
             if target.exists():
                 raise AlreadyExists(f"object {self._key} exists in store {self._backend.name!r}")
             os.rename(self._part, target)
@@ -189,6 +187,12 @@ class FileBackend:
         finally:
             os.close(fd)
 
+    def file_mode(self) -> int:
+        """Mode of committed files: ``filesystem_store_file_perm``, or with 0 what a plain
+        ``open()`` would give (0666 less the umask). Partial files stay 0600 until then."""
+        perm = self.config.filesystem_store_file_perm
+        return perm if perm else 0o666 & ~process_umask()
+
     def _publish(self, part: Path, target: Path, *, replace: bool = False) -> None:
         """fsync ``part`` and rename it to ``target`` (AlreadyExists unless ``replace``)."""
         try:
@@ -197,9 +201,7 @@ class FileBackend:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            perm = self.config.filesystem_store_file_perm
-            if perm:
-                os.chmod(part, perm)
+            os.chmod(part, self.file_mode())
             if not replace and target.exists():
                 raise AlreadyExists(f"object {target.name} exists in store {self.name!r}")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -449,3 +451,17 @@ class FileBackend:
     def flatten(self, key: str) -> None:
         if not self._path(key).is_file():
             raise NotFound(f"object {key} not found in store {self.name!r}")
+
+
+def process_umask() -> int:
+    """The process umask, read without changing it (``os.umask`` can only set it, which would
+    race with other threads creating files); /proc/self/status has it since Linux 4.7."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    current = os.umask(0o022)  # fallback: set and restore at once
+    os.umask(current)
+    return current

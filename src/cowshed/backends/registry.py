@@ -7,6 +7,7 @@ deployments that use Ceph. The table is read-only; there is no global mutable re
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -30,7 +31,9 @@ KNOWN_BACKENDS: Mapping[str, BackendType] = MappingProxyType(
         "memory": BackendType("cowshed.backends.memory:MemoryBackend", "built in (tests only)"),
         "rbd": BackendType(
             "cowshed.backends.rbd:RbdBackend",
-            "apt-get install python3-rados python3-rbd, then python -m cowshed.dev.ceph_bindings",
+            # this interpreter's path: Debian's bindings must be linked into it (a venv)
+            f"apt-get install python3-rados python3-rbd, then {sys.executable} -m "
+            "cowshed.dev.ceph_bindings",
         ),
     }
 )

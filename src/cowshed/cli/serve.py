@@ -53,11 +53,13 @@ def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
 
     \b
     Examples:
-      cowshed serve                                  # ./data, 127.0.0.1:9292
+      cowshed serve                                  # ./cowshed-data on 127.0.0.1:9292
       cowshed serve --data-dir /var/lib/cowshed --port 9393
     """
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level != "debug":  # each start's "Context impl SQLiteImpl" lines say nothing
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = settings_for(data_dir, config_file)
     if auth_strategy is not None:
         settings = dataclasses.replace(settings, auth_strategy=auth_strategy)
@@ -71,8 +73,6 @@ def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
         bound = sock.getsockname()[1]
         if lock is not None:
             lock.describe(this_process("cowshed serve", host, bound))
-        # after the lock and the port: a refused start prints its one line, not this banner
-        check_listen(settings, host)
         _serve(stack, settings, sock, host, bound, log_level)
 
 
@@ -85,6 +85,8 @@ def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket,
     services = open_services(settings)
     stack.callback(services.close)
     services.recover()
+    # last: any earlier refusal prints its one line without this check's noauth banner first
+    check_listen(settings, host)
     app = create_app(settings, services, recover=False)
     # httptools and uvloop (uvicorn[standard]) named outright: "auto" would fall back to the
     # pure-Python h11 parser and asyncio loop without a word when they are missing.

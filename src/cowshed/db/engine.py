@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from cowshed.config_rules import redact_url
 from cowshed.errors import ConfigError
 
 #: PostgreSQL advisory lock key taken while migrating (any fixed number: "cowshed" in ASCII).
@@ -27,9 +28,23 @@ def create_engine(url: str) -> sa.Engine:
         try:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise ConfigError(f"database_url {url!r}: {exc}") from exc
-    upgrade(engine)
+            raise ConfigError(f"database_url {redact_url(url)!r}: {exc}") from exc
+    try:
+        upgrade(engine)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise ConfigError(_unreachable(url, exc)) from exc
     return engine
+
+
+def _unreachable(url: str, exc: sa.exc.OperationalError) -> str:
+    """One line for a database that cannot be opened at start-up, with what to check."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    if url.startswith("sqlite"):
+        return f"cannot open the database {url}: {reason}; check that the data dir is " \
+               f"writable"
+    return f"cannot reach the database {redact_url(url)}: {reason}; check database_url and " \
+           f"that PostgreSQL runs and accepts connections"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -28,6 +28,17 @@ def pid_is_ours(pid: int, conf_path: Path) -> bool:
     return state != "Z" and os.fsencode(str(conf_path)) in cmdline
 
 
+def require_programs(programs: dict[str, str]) -> None:
+    """ExternalToolError naming the missing programs and the install command, before anything
+    starts (``programs`` maps each program to the Debian package that ships it)."""
+    missing = [name for name in programs if shutil.which(name) is None]
+    if missing:
+        packages = " ".join(dict.fromkeys(programs[name] for name in missing))
+        raise ExternalToolError(
+            f"{', '.join(missing)} not found on PATH: install Ceph first, e.g. "
+            f"apt-get install {packages} (Debian/Ubuntu)")
+
+
 def spawn(argv: list[str], log_path: Path) -> int:
     """Start ``argv`` detached (new session, stdin from /dev/null, output appended to
     ``log_path``) and return its pid."""

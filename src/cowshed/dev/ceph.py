@@ -43,6 +43,9 @@ from cowshed.dev.ceph_conf import (
 )
 from cowshed.errors import ExternalToolError
 
+#: the programs ``up`` runs and the Debian packages that ship them.
+CEPH_PROGRAMS = {"monmaptool": "ceph-base", "ceph-mon": "ceph-mon", "ceph-osd": "ceph-osd"}
+
 __all__ = ["DEFAULT_POOLS", "CephStatus", "DevCephCluster", "pid_is_ours"]
 
 DEFAULT_POOLS = ("images", "volumes")
@@ -121,6 +124,7 @@ class DevCephCluster:
         if self._alive_daemons() and self.paths.state_file.exists():
             self.fsid = str(json.loads(self.paths.state_file.read_text())["fsid"])
             return
+        _procs.require_programs(CEPH_PROGRAMS)
         self.down()
         for directory in (self.paths.run_dir, self.paths.pid_dir, self.paths.log_dir):
             directory.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from cowshed.backends.rbd._cluster import read_fsid
+from cowshed.backends.rbd._cluster import bindings_hint, read_fsid
 from cowshed.errors import BackendUnavailable, ExternalToolError
 
 #: errors a forming cluster answers with that succeed when asked again.
@@ -28,8 +28,7 @@ def import_rados() -> ModuleType:
         rados = importlib.import_module("rados")
     except ImportError as exc:
         raise BackendUnavailable(
-            "the Ceph Python bindings are missing: apt-get install python3-rados python3-rbd, "
-            "then python -m cowshed.dev.ceph_bindings"
+            f"the Ceph Python bindings are missing: {bindings_hint()}"
         ) from exc
     return rados
 

@@ -7,11 +7,14 @@ Their objects are untyped; this module and its siblings keep them behind typed f
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote
@@ -34,9 +37,13 @@ _CLIENT_CONF = {"rbd_disable_zero_copy_writes": "true"}
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 #: in-progress images: ``.incoming.<key>.<12 hex>``; a leading dot is never a valid key.
 _INCOMING = re.compile(r"^\.incoming\.(?P<key>.+)\.[0-9a-f]{12}$")
-_INSTALL_HINT = (
-    "apt-get install python3-rados python3-rbd, then python -m cowshed.dev.ceph_bindings"
-)
+
+
+def bindings_hint() -> str:
+    """How to get the Ceph bindings into *this* interpreter, as a command that works as written
+    (Debian installs them for the system Python only; the helper links them into a venv)."""
+    return (f"apt-get install python3-rados python3-rbd, then {sys.executable} -m "
+            f"cowshed.dev.ceph_bindings")
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ def load_bindings(store: str) -> Bindings:
         rbd = importlib.import_module("rbd")
     except ImportError as exc:
         raise ConfigError(
-            f"store {store!r}: Ceph bindings unavailable ({exc}); {_INSTALL_HINT}"
+            f"store {store!r}: Ceph bindings unavailable ({exc}); {bindings_hint()}"
         ) from exc
     return Bindings(rados=rados, rbd=rbd)
 
@@ -165,6 +172,15 @@ class Cluster:
 
     def _open(self) -> _Opened:
         cfg = self.config
+        if cfg.rbd_store_ceph_conf and not Path(cfg.rbd_store_ceph_conf).is_file():
+            raise BackendUnavailable(
+                f"rbd_store_ceph_conf {cfg.rbd_store_ceph_conf} does not exist; set it to the "
+                f"cluster's ceph.conf (for a dev cluster, the path `cowshed dev ceph up` prints)")
+        if not cfg.rbd_store_ceph_conf and not any(p.is_file() for p in _default_confs()):
+            searched = ", ".join(str(p) for p in _default_confs())
+            raise BackendUnavailable(
+                f"no ceph.conf found (rbd_store_ceph_conf is empty; librados looked for "
+                f"{searched}): set rbd_store_ceph_conf in [stores.{self.store}]")
         with map_rbd_errors("connecting to Ceph"):
             client = self.lib.rados.Rados(
                 conffile=cfg.rbd_store_ceph_conf, rados_id=cfg.rbd_store_user,
@@ -189,3 +205,11 @@ class Cluster:
         if conn is not None:
             conn.ioctx.close()
             conn.client.shutdown()
+
+
+def _default_confs() -> list[Path]:
+    """Where librados looks for ceph.conf when it is given none (``$CEPH_CONF`` first)."""
+    env = os.environ.get("CEPH_CONF")
+    found = [Path(env)] if env else []
+    return [*found, Path("/etc/ceph/ceph.conf"), Path("~/.ceph/config").expanduser(),
+            Path("ceph.conf")]
