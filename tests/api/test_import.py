@@ -203,6 +203,8 @@ def test_web_download_needs_queued(fresh: Api, source: SourceServer) -> None:
     ({"method": {"name": "web-download"}}, "uri"),
     ({"method": {"name": "glance-direct"}, "stores": ["file"]}, "multiple stores"),
     ({"method": {"name": "glance-direct"}, "all_stores_must_succeed": False}, "multiple stores"),
+    ({"method": {"name": "glance-direct"}, "all_stores": True, "stores": ["file"]},
+     "multiple stores"),
     ({"method": {"name": "glance-direct"}, "all_stores": "yes"}, "booleans"),
 ])
 def test_malformed_import_request_is_400(fresh: Api, body: Any, fragment: str) -> None:
@@ -210,6 +212,16 @@ def test_malformed_import_request_is_400(fresh: Api, body: Any, fragment: str) -
     _refused(fresh, image_id, body, 400, fragment)
     assert fresh.show(image_id)["status"] == "uploading"
     assert _staged(fresh, image_id).exists()
+
+
+def test_all_stores_with_one_store_means_that_store(fresh: Api) -> None:
+    """Glance ignores all_stores without multi-store; Tempest sends all_stores=true always."""
+    data = os.urandom(5000)
+    image_id = _staged_image(fresh, data)
+    task = fresh.import_and_wait(image_id, {**GLANCE_DIRECT, "all_stores": True})
+    assert task["status"] == "success", task["message"]
+    image = fresh.show(image_id)
+    assert (image["status"], image["checksum"]) == ("active", digests(data)[0])
 
 
 def test_missing_body_is_400_and_unknown_image_404(fresh: Api) -> None:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route, Router
 
 from cowshed.api.access_log import AccessLogMiddleware
 from cowshed.api.auth import AuthMiddleware
@@ -22,6 +22,7 @@ from cowshed.api.errors import (
     handle_cowshed_error,
     handle_unexpected,
 )
+from cowshed.api.image import discovery
 from cowshed.api.image.routes import routes as image_routes
 from cowshed.api.volume.app import VolumeApp
 from cowshed.config import Settings
@@ -67,9 +68,12 @@ def create_app(settings: Settings, services: Services | None = None, *,
     access = [Middleware(AccessLogMiddleware)] if settings.access_log else []
     app = Starlette(
         # each API is mounted under its catalog prefix; the image API also answers at the root,
-        # as Glance does, so it comes last; the volume API renders its own (Cinder) errors
-        routes=[Mount("/image", routes=images), Mount("/volume", app=VolumeApp()),
-                *dashboard_routes(), *images],
+        # as Glance does, so it comes last; the volume API renders its own (Cinder) errors.
+        # Glance's routes never redirect: /v2/images/ and /v2/images//file are 404, not the
+        # list (Starlette would redirect a trailing slash), so neither router does.
+        routes=[Route("/image", discovery.root),
+                Mount("/image", app=Router(images, redirect_slashes=False)),
+                Mount("/volume", app=VolumeApp()), *dashboard_routes(), *images],
         lifespan=lifespan,
         # one context per request, for every API (docs/identity.md)
         middleware=[*access, Middleware(AuthMiddleware)],
@@ -80,4 +84,5 @@ def create_app(settings: Settings, services: Services | None = None, *,
             Exception: handle_unexpected,
         },
     )
+    app.router.redirect_slashes = False
     return app

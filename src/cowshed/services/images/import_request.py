@@ -50,8 +50,10 @@ def parse_import_request(body: object, settings: Settings, stores: list[str],
         not isinstance(requested, list) or not all(isinstance(s, str) for s in requested)
     ):
         raise InvalidRequest("stores must be a list of store names")
-    if not settings.multistore and (requested or all_stores or not must):
-        raise InvalidRequest("stores, all_stores and all_stores_must_succeed need multiple "
+    # Glance ignores all_stores without multi-store (Tempest sends all_stores=true by
+    # default): every store is then the one store
+    if not settings.multistore and (requested or not must):
+        raise InvalidRequest("stores and all_stores_must_succeed need multiple "
                              "stores to be enabled")
     if requested and all_stores:
         raise InvalidRequest("stores and all_stores cannot be used together")
