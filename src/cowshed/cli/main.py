@@ -15,12 +15,14 @@ def main() -> None:
 
 def _register() -> None:
     from cowshed.cli.images import image
+    from cowshed.cli.metadefs import metadefs
     from cowshed.cli.node import node
     from cowshed.cli.serve import serve
     from cowshed.cli.volumes import snapshot, volume
 
     main.add_command(serve)
     main.add_command(image)
+    main.add_command(metadefs)
     main.add_command(node)
     main.add_command(volume)
     main.add_command(snapshot)

@@ -11,11 +11,12 @@ import sqlalchemy as sa
 
 from cowshed.db.images import ImageRepository
 from cowshed.db.members import MemberRepository
+from cowshed.db.metadefs import MetadefRepository
 from cowshed.db.tasks import TaskRepository
 
 
-class Repository(ImageRepository, MemberRepository, TaskRepository):
-    """Images, their members and tasks over one engine."""
+class Repository(ImageRepository, MemberRepository, TaskRepository, MetadefRepository):
+    """Images, their members, tasks and metadata definitions over one engine."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine

@@ -113,3 +113,50 @@ volume_quota_limits = sa.Table(
     sa.Column("resource", sa.String(300), primary_key=True),
     sa.Column("hard_limit", sa.BigInteger, nullable=False),
 )
+
+# --- metadata definitions (/v2/metadefs) -------------------------------------------------------
+
+metadef_namespaces = sa.Table(
+    "metadef_namespaces", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("namespace", sa.String(80), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(80), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("visibility", sa.String(20), nullable=False),
+    sa.Column("protected", sa.Boolean, nullable=False),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+metadef_resource_types = sa.Table(
+    "metadef_resource_types", metadata,
+    sa.Column("name", sa.String(80), primary_key=True),
+    sa.Column("protected", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+metadef_associations = sa.Table(
+    "metadef_associations", metadata,
+    sa.Column("namespace_id", sa.Integer,
+              sa.ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("resource_type", sa.String(80), sa.ForeignKey("metadef_resource_types.name"),
+              primary_key=True),
+    sa.Column("prefix", sa.String(80), nullable=True),
+    sa.Column("properties_target", sa.String(80), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+#: objects, property definitions and tags of a namespace: one row each, the body as JSON.
+metadef_items = sa.Table(
+    "metadef_items", metadata,
+    sa.Column("namespace_id", sa.Integer,
+              sa.ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)

@@ -16,6 +16,7 @@ from cowshed.services.identity.auth import Authenticator, NoAuth
 from cowshed.services.images.data import DataService
 from cowshed.services.images.imports import ImportService
 from cowshed.services.images.service import ImageService
+from cowshed.services.metadefs.service import MetadefService
 from cowshed.services.policy import load_policy
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
@@ -33,6 +34,8 @@ class Services:
     volumes: VolumeService
     #: who a request's token stands for, per ``auth_strategy``.
     auth: Authenticator
+    #: the metadata definitions catalog (/v2/metadefs).
+    metadefs: MetadefService
 
     @property
     def settings(self) -> Settings:
@@ -71,7 +74,7 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
     return Services(
         deps=deps, images=ImageService(deps), data=DataService(deps),
         imports=ImportService(deps, qemu), volumes=VolumeService(deps),
-        auth=_authenticator(deps),
+        auth=_authenticator(deps), metadefs=MetadefService(deps),
     )
 
 

@@ -60,8 +60,27 @@ IMAGE_RULES: Mapping[str, str] = {
     "stores_info_detail": ADMIN,
 }
 
+#: Glance's metadef rules: anyone may read (visibility still hides private namespaces),
+#: only an admin may change definitions.
+METADEF_RULES: Mapping[str, str] = {
+    "metadef_default": "",
+    "metadef_admin": "role:admin",
+    **{rule: "rule:metadef_default" for rule in (
+        "get_metadef_namespace", "get_metadef_namespaces", "get_metadef_object",
+        "get_metadef_objects", "get_metadef_property", "get_metadef_properties",
+        "get_metadef_tag", "get_metadef_tags", "list_metadef_resource_types",
+        "get_metadef_resource_type")},
+    **{rule: "rule:metadef_admin" for rule in (
+        "add_metadef_namespace", "modify_metadef_namespace", "delete_metadef_namespace",
+        "add_metadef_object", "modify_metadef_object", "delete_metadef_object",
+        "add_metadef_property", "modify_metadef_property", "remove_metadef_property",
+        "add_metadef_tag", "add_metadef_tags", "modify_metadef_tag", "delete_metadef_tag",
+        "delete_metadef_tags", "add_metadef_resource_type_association",
+        "remove_metadef_resource_type_association")},
+}
+
 #: every service's defaults; a service adds its table here (volumes, identity …).
-DEFAULTS: dict[str, Mapping[str, str]] = {"image": IMAGE_RULES}
+DEFAULTS: dict[str, Mapping[str, str]] = {"image": IMAGE_RULES, "metadefs": METADEF_RULES}
 
 
 class Policy:

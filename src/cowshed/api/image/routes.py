@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from cowshed.api.image import data, discovery, images, imports
+from cowshed.api.metadefs.routes import table as metadef_table
 from cowshed.api.routing import Table, build_routes
 
 _IMG = "/v2/images/{image_id}"
@@ -44,5 +45,5 @@ def table() -> Table:
 
 
 def routes() -> list[BaseRoute]:
-    """Every path of the Image API v2."""
-    return build_routes(table())
+    """Every path of the Image API v2, metadata definitions included."""
+    return build_routes([*metadef_table(), *table()])

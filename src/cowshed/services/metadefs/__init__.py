@@ -1,0 +1,1 @@
+"""Metadata definitions (Glance's metadefs catalog): namespaces, objects, properties, tags."""
