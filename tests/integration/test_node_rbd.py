@@ -8,6 +8,10 @@ becomes a layered clone; anything else is fetched, converted and imported, unles
 from __future__ import annotations
 
 import importlib
+import os
+import signal
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +24,7 @@ from cowshed.domain.instance_disks import Flavor, Provision
 from cowshed.errors import InvalidRequest, UnsupportedOperation
 from cowshed.node.manager import NodeManager, SpawnRequest
 from cowshed.node.settings import ImagesType
-from tests.integration._server import Server
+from tests.integration._server import COWSHED, Server
 from tests.node.boot_fixtures import BootKit, boot_kit_fixture  # noqa: F401 (the fixture)
 from tests.node.guest import MARKER_OFFSET, boot
 from tests.node.helpers import (
@@ -192,3 +196,27 @@ def test_encrypted_rbd_disk_boots_and_hides_the_marker(
         raw = read_rbd(ceph_cluster, root.path, 0, 64 * MiB)
         assert m.encode() not in raw and raw[:4] == b"LUKS"
         node.delete("ve1")
+
+
+def test_sigkill_after_the_clone_then_the_next_spawn_finishes(
+        node_dir: Path, rbd_image_server: Server, ceph_cluster: DevCephCluster) -> None:
+    """Killed after the root clone exists (the ephemeral disk is still being made): the clone
+    claims nothing, and the next spawn of the instance removes it and starts over."""
+    with rbd_image_server.client() as client:
+        image = upload_image(client, make_raw(4 * MiB, {}), "raw")
+    with rbd_node(node_dir, rbd_image_server, ceph_cluster) as node:
+        cmd = [str(COWSHED), "node", "--config", str(node_dir / "node.toml"), "spawn", "vk",
+               "--image", image, "--ephemeral-gb", "2"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not node.ctx.rbd.exists("vk_disk"):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        assert not node.ctx.store.exists("vk")
+        record = node.spawn(SpawnRequest("vk", image, Flavor(ephemeral_gb=2)))
+        assert record.disk("disk").provision is Provision.CLONE
+        assert record.disk("disk.eph0").provision is Provision.IMPORT
+        node.delete("vk")
+        assert [n for n in node.ctx.rbd.names() if n.startswith("vk_")] == []
