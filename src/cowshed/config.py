@@ -114,6 +114,9 @@ class Settings:
     disallowed_ports: tuple[int, ...] = ()
     #: largest image virtual size accepted from the format inspector, bytes (64 TiB).
     max_virtual_size: int = 64 << 40
+    #: seconds between maintenance sweeps of a running server (expired tasks…); 0 turns
+    #: them off.
+    maintenance_interval: int = 60
     #: configured volume backends; empty means one ``file`` backend under ``<data_dir>/volumes``.
     volume_backends: tuple[VolumeBackendSettings, ...] = ()
     #: the volume type (= backend name) a create without a type uses; "" → the first backend.

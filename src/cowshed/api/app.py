@@ -24,6 +24,8 @@ from cowshed.api.errors import (
 )
 from cowshed.api.image import discovery
 from cowshed.api.image.routes import routes as image_routes
+from cowshed.api.protocol import HttpVersionGuard
+from cowshed.api.streams import quiet_aborted_streams
 from cowshed.api.volume.app import VolumeApp
 from cowshed.config import Settings
 from cowshed.errors import CowshedError
@@ -57,12 +59,14 @@ def create_app(settings: Settings, services: Services | None = None, *,
             report = svc.recover()
             log.info("started on %s: %s", settings.data_dir, report)
         app.state.services = svc
+        svc.maintenance.start()
         try:
             yield
         finally:
             if own:
                 svc.close()
 
+    quiet_aborted_streams()
     images = image_routes()
     # outermost, so refusals made by inner layers are logged too
     access = [Middleware(AccessLogMiddleware)] if settings.access_log else []
@@ -76,7 +80,7 @@ def create_app(settings: Settings, services: Services | None = None, *,
                 Mount("/volume", app=VolumeApp()), *dashboard_routes(), *images],
         lifespan=lifespan,
         # one context per request, for every API (docs/identity.md)
-        middleware=[*access, Middleware(AuthMiddleware)],
+        middleware=[Middleware(HttpVersionGuard), *access, Middleware(AuthMiddleware)],
         exception_handlers={
             CowshedError: handle_cowshed_error,
             HTTPException: _http_error,

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed import errors as e
+from cowshed.api.streams import StreamAborted
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def handle_client_disconnect(request: Request, exc: Exception) -> Response:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StreamAborted):  # logged where it was raised; the answer is already out
+        return Response(status_code=500)
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "The server has either erred or is incapable of "
                           "performing the requested operation.")

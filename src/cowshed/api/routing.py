@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,7 +32,21 @@ class PathEndpoint:
         if "\x00" in scope["path"]:
             # no id, tag or store name holds a NUL (%00), and PostgreSQL cannot even compare one
             raise HTTPException(404)
+        if not _utf8_path(scope):
+            # the server decodes %FF as U+FFFD: a tag or name would be stored mangled
+            raise HTTPException(400, detail="The request path is not valid UTF-8.")
         await app(scope, receive, send)
+
+
+def _utf8_path(scope: Scope) -> bool:
+    raw = scope.get("raw_path")
+    if not raw:
+        return True
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def build_routes(table: Table) -> list[BaseRoute]:

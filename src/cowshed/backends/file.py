@@ -2,9 +2,9 @@
 
 Layout under ``data_dir``: committed objects are ``<key>``; writes in progress (and creates,
 copies, snapshots before publication) are ``.incoming/<key>.<random>.part``. An object is
-published by fsync + rename + fsync of the directory, so after a crash it is either whole under
-its key or only a ``.part`` file that :meth:`FileBackend.cleanup_incomplete` removes. All-zero
-regions become holes (thin).
+published by fsync + hard link to the key (which never replaces an existing object) + unlink +
+fsync of the directory, so after a crash it is either whole under its key or only a ``.part``
+file that :meth:`FileBackend.cleanup_incomplete` removes. All-zero regions become holes (thin).
 
 Where the filesystem can reflink (XFS, btrfs: probed at start-up), copies share blocks and the
 backend offers snapshots and clones: a snapshot is a reflinked file ``.snaps/<key>/<snap>``, a
@@ -74,6 +74,20 @@ class _Fill(Protocol):
     def __call__(self, fd: int) -> int: ...
 
 
+def link_new(part: Path, target: Path, store: str) -> None:
+    """Give the finished ``part`` file the name ``target``, never replacing an object there.
+
+    ``link`` fails with EEXIST atomically (a check then ``rename`` would silently replace an
+    object published in between); a crash after the link leaves a ``.part`` file that
+    ``cleanup_incomplete`` removes, and the object whole.
+    """
+    try:
+        os.link(part, target)
+    except FileExistsError:
+        raise AlreadyExists(f"object {target.name} exists in store {store!r}") from None
+    part.unlink()
+
+
 class _FileWriter:
     def __init__(self, backend: FileBackend, key: str, part: Path, thin: bool) -> None:
         self._backend = backend
@@ -111,16 +125,14 @@ class _FileWriter:
         if self._fd is None:
             raise InvalidRequest("commit after commit or abort")
         fd, self._fd = self._fd, None
-        target = self._backend._path(self._key)
         try:
-            os.ftruncate(fd, self._pos)
-            os.fsync(fd)
-            os.close(fd)
+            try:
+                os.ftruncate(fd, self._pos)
+                os.fsync(fd)
+            finally:
+                os.close(fd)  # also when the sync failed: the descriptor is ours to close
             os.chmod(self._part, self._backend.file_mode())
-            if target.exists():
-                raise AlreadyExists(f"object {self._key} exists in store {self._backend.name!r}")
-            os.rename(self._part, target)
-            self._backend._fsync_dir(target.parent)
+            self._publish(self._backend._path(self._key))
         except OSError as exc:
             self._discard()
             raise map_os_error(exc, f"committing {self._key}") from exc
@@ -128,6 +140,10 @@ class _FileWriter:
             self._discard()
             raise
         return StoredObject(key=self._key, size=self._pos, location=self._backend.location(self._key))
+
+    def _publish(self, target: Path) -> None:
+        link_new(self._part, target, self._backend.name)
+        self._backend._fsync_dir(target.parent)
 
     def abort(self) -> None:
         if self._fd is not None:
@@ -141,7 +157,7 @@ class _FileWriter:
 
 
 class FileBackend:
-    """Objects are files in one directory; published by rename."""
+    """Objects are files in one directory; published by link (see :func:`link_new`)."""
 
     kind = "file"
 
@@ -194,7 +210,8 @@ class FileBackend:
         return perm if perm else 0o666 & ~process_umask()
 
     def _publish(self, part: Path, target: Path, *, replace: bool = False) -> None:
-        """fsync ``part`` and rename it to ``target`` (AlreadyExists unless ``replace``)."""
+        """fsync ``part`` and publish it as ``target``: renamed over it when ``replace``, else
+        linked (AlreadyExists if ``target`` exists, see :func:`link_new`)."""
         try:
             fd = os.open(part, os.O_RDONLY)
             try:
@@ -202,10 +219,11 @@ class FileBackend:
             finally:
                 os.close(fd)
             os.chmod(part, self.file_mode())
-            if not replace and target.exists():
-                raise AlreadyExists(f"object {target.name} exists in store {self.name!r}")
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(part, target)
+            if replace:
+                os.rename(part, target)
+            else:
+                link_new(part, target, self.name)
             self._fsync_dir(target.parent)
         except BaseException:
             part.unlink(missing_ok=True)

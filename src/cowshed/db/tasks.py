@@ -28,6 +28,11 @@ class TaskRepository:
         with self.engine.begin() as conn:
             conn.execute(tasks.update().where(tasks.c.id == task.id).values(**row))
 
+    def delete_task(self, task_id: str) -> None:
+        """Remove a task that never started (its import request was refused)."""
+        with self.engine.begin() as conn:
+            conn.execute(tasks.delete().where(tasks.c.id == task_id))
+
     def touch_task(self, task_id: str) -> None:
         """Move only ``updated_at`` to now: a running task's heartbeat."""
         with self.engine.begin() as conn:
@@ -35,14 +40,15 @@ class TaskRepository:
 
     def get_task(self, task_id: str) -> Task:
         with self.engine.connect() as conn:
-            row = conn.execute(tasks.select().where(tasks.c.id == task_id)).mappings().first()
+            row = conn.execute(tasks.select().where(tasks.c.id == task_id, _unexpired())
+                               ).mappings().first()
         if row is None:
             raise NotFound(f"Task with identifier {task_id} could not be found")
         return _to_task(row)
 
     def tasks_for_image(self, image_id: str) -> list[Task]:
         with self.engine.connect() as conn:
-            rows = conn.execute(tasks.select().where(tasks.c.image_id == image_id)
+            rows = conn.execute(tasks.select().where(tasks.c.image_id == image_id, _unexpired())
                                 .order_by(tasks.c.created_at)).mappings().all()
         return [_to_task(r) for r in rows]
 
@@ -50,6 +56,18 @@ class TaskRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(tasks.select().where(tasks.c.status.in_(list(statuses))))
             return [_to_task(r) for r in rows.mappings().all()]
+
+
+    def purge_expired_tasks(self) -> int:
+        """Delete the tasks whose ``expires_at`` has passed (they are already invisible)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(tasks.delete().where(tasks.c.expires_at <= utcnow()))
+        return int(result.rowcount or 0)
+
+
+def _unexpired() -> sa.ColumnElement[bool]:
+    """Glance hides a task once it expires (and purges it later)."""
+    return sa.or_(tasks.c.expires_at.is_(None), tasks.c.expires_at > utcnow())
 
 
 def _task_row(task: Task) -> dict[str, object]:

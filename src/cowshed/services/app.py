@@ -18,6 +18,7 @@ from cowshed.services.images.imports import ImportService
 from cowshed.services.images.service import ImageService
 from cowshed.services.metadefs.service import MetadefService
 from cowshed.services.policy import load_policy
+from cowshed.services.maintenance import Maintenance
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
 from cowshed.services.volumes import VolumeService
@@ -36,6 +37,7 @@ class Services:
     auth: Authenticator
     #: the metadata definitions catalog (/v2/metadefs).
     metadefs: MetadefService
+    maintenance: Maintenance
 
     @property
     def settings(self) -> Settings:
@@ -50,6 +52,7 @@ class Services:
         return recover(self.deps)
 
     def close(self) -> None:
+        self.maintenance.stop()
         self.volumes.close()
         self.imports.close()
         self.deps.stores.close()
@@ -75,6 +78,7 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
         deps=deps, images=ImageService(deps), data=DataService(deps),
         imports=ImportService(deps, qemu), volumes=VolumeService(deps),
         auth=_authenticator(deps), metadefs=MetadefService(deps),
+        maintenance=Maintenance(deps, settings.maintenance_interval),
     )
 
 

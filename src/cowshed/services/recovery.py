@@ -53,6 +53,7 @@ def recover(deps: Deps) -> RecoveryReport:
     partial = sum(backend.cleanup_incomplete() for backend in deps.stores)
     partial += _clean_staging(deps)
     orphans = sum(_remove_orphans(deps, name) for name in deps.stores.names())
+    deps.repo.purge_expired_tasks()
     report = RecoveryReport(requeued, partial, orphans, failed)
     log.info("recovery: %s", report)
     return report

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
 
-from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from cowshed.api.auth import request_context
 from cowshed.api.common import call, services
+from cowshed.api.streams import checked_body
 from cowshed.errors import InvalidRequest, RangeNotSatisfiable, UnsupportedMediaType
 from cowshed.services.images.data import DownloadPlan
 
@@ -120,11 +121,11 @@ async def download(request: Request) -> Response:
                       request.path_params["image_id"], byte_range, prefer, suffix)
     if plan is None:
         return Response(status_code=204)
-    return _stream(plan, partial=byte_range is not None or suffix is not None)
+    chunks = await call(plan.blocks, _READ)
+    return _stream(plan, chunks, partial=byte_range is not None or suffix is not None)
 
 
-def _stream(plan: DownloadPlan, partial: bool) -> Response:
-    chunks = plan.blocks(_READ)
+def _stream(plan: DownloadPlan, chunks: Iterator[bytes], partial: bool) -> Response:
     headers = {"Content-Length": str(plan.length)}
     if plan.image.checksum:
         headers["Content-MD5"] = plan.image.checksum
@@ -133,5 +134,6 @@ def _stream(plan: DownloadPlan, partial: bool) -> Response:
         status = 206
         last = plan.offset + plan.length - 1
         headers["Content-Range"] = f"bytes {plan.offset}-{last}/{plan.size}"
-    return StreamingResponse(iterate_in_threadpool(chunks), status_code=status,
+    body = checked_body(chunks, plan.length, f"download of image {plan.image.id}")
+    return StreamingResponse(body, status_code=status,
                              headers=headers, media_type="application/octet-stream")

@@ -41,6 +41,10 @@ class RbdConfig:
     rbd_thin_provisioning: bool = True
     #: writes in flight per upload.
     rbd_write_concurrency: int = 4
+    #: seconds a write may wait for Ceph to complete earlier writes (a slot, or all of them at
+    #: commit and abort) before it fails with BackendUnavailable; a stuck OSD then fails the
+    #: upload instead of hanging it forever.
+    rbd_write_timeout: int = 300
 
     def __post_init__(self) -> None:
         if not self.rbd_store_pool:
@@ -49,6 +53,8 @@ class RbdConfig:
             raise ValueError(f"rbd_store_chunk_size must be 1…{_MAX_CHUNK_MIB} (MiB)")
         if self.rados_connect_timeout < -1:
             raise ValueError("rados_connect_timeout must be -1 (librados default) or ≥ 0")
+        if self.rbd_write_timeout < 1:
+            raise ValueError("rbd_write_timeout must be at least 1 (seconds)")
         if not 1 <= self.rbd_write_concurrency <= _MAX_WRITE_CONCURRENCY:
             raise ValueError(f"rbd_write_concurrency must be 1…{_MAX_WRITE_CONCURRENCY}")
 

@@ -30,13 +30,14 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from typing import Any
 
 from cowshed.backends._zeros import nonzero_runs
 from cowshed.backends.base import StoredObject
 from cowshed.backends.rbd._cluster import SNAP_NAME, Cluster, incoming_name
 from cowshed.backends.rbd._errors import error_for_errno, map_rbd_errors
-from cowshed.errors import AlreadyExists, InvalidRequest
+from cowshed.errors import AlreadyExists, BackendUnavailable, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,14 @@ class _Inflight:
     A write takes one slot per chunk it covers (rounded up), so at most ``limit`` chunks' worth
     of data is in flight however the writes are cut. Completion callbacks run on a librbd
     thread; they touch only this object (never the writer), so a dropped writer is freed at
-    once and its image closed (see ``del writer``).
+    once and its image closed (see ``del writer``). Every wait gives up after ``timeout``
+    seconds with BackendUnavailable: a stuck OSD must fail the write, not hang it.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, timeout: float, what: str) -> None:
         self.limit = limit
+        self.timeout = timeout
+        self.what = what
         self._slots = threading.Semaphore(limit)
         self._lock = threading.Lock()
         self.errors: list[int] = []
@@ -73,8 +77,12 @@ class _Inflight:
     def acquire(self, slots: int) -> None:
         # Only the writer's thread acquires, and completions only release: taking the slots
         # one at a time cannot deadlock (``slots`` ≤ ``limit``).
-        for _ in range(slots):
-            self._slots.acquire()
+        deadline = time.monotonic() + self.timeout
+        for taken in range(slots):
+            if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                if taken:
+                    self._slots.release(taken)
+                raise self._stuck()
 
     def done(self, slots: int, data: bytes | bytearray, completion: Any) -> None:
         """The completion of a write of ``data``, which was held until now."""
@@ -88,11 +96,13 @@ class _Inflight:
         self._slots.release(slots)
 
     def drain(self) -> None:
-        """Wait until nothing is in flight."""
-        for _ in range(self.limit):
-            self._slots.acquire()
-        for _ in range(self.limit):
-            self._slots.release()
+        """Wait until nothing is in flight; BackendUnavailable after the timeout."""
+        self.acquire(self.limit)
+        self._slots.release(self.limit)
+
+    def _stuck(self) -> BackendUnavailable:
+        return BackendUnavailable(f"Ceph did not complete the writes of {self.what} within "
+                                  f"{self.timeout:g} s (rbd_write_timeout)")
 
 
 class RbdWriter:
@@ -114,7 +124,7 @@ class RbdWriter:
         self._buf_view = memoryview(self._buf)  # slice assignment via memoryview is a memcpy
         self._fill = 0
         self._offset = 0  # bytes handed to librbd (or skipped as zeros) so far
-        self._inflight = _Inflight(cfg.rbd_write_concurrency)
+        self._inflight = _Inflight(cfg.rbd_write_concurrency, cfg.rbd_write_timeout, repr(key))
         self._state = "open"
         self._image: Any = None
         with map_rbd_errors(f"creating image for {key!r}"):
@@ -195,11 +205,28 @@ class RbdWriter:
 
     def abort(self) -> None:
         """Drop the image being written; idempotent, and a no-op after a successful commit."""
-        if self._state == "committed":
+        if self._state in ("committed", "aborted"):
             return
         self._state = "aborted"
-        self._inflight.drain()
+        try:
+            self._inflight.drain()
+        except BackendUnavailable as exc:
+            # Writes still queued in librbd hold the image: closing it (or dropping the last
+            # reference, which closes it) waits for them, forever with a stuck OSD. A daemon
+            # thread does that wait and then removes the image; the caller goes on now.
+            log.warning("leaving incomplete image %s to a background close: %s", self._temp,
+                        exc.message)
+            image, self._image = self._image, None
+            threading.Thread(target=self._close_and_remove, args=(image,), daemon=True,
+                             name=f"cowshed-rbd-abandon-{self._key[:8]}").start()
+            return
         self._close_image()
+        self._remove_temp()
+
+    def _close_and_remove(self, image: Any) -> None:
+        with contextlib.suppress(Exception):
+            image.close()
+        del image
         self._remove_temp()
 
     # -- internals ------------------------------------------------------------------------------

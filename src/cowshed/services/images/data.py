@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from cowshed.backends.base import Backend, StoredObject, Writer
 from cowshed.domain.context import RequestContext
@@ -41,26 +42,31 @@ class DownloadPlan:
 
     def blocks(self, block_size: int) -> Iterator[bytes]:
         """The planned bytes, read from the local file in ``block_size`` pieces or from the
-        backend's iterator. Raises Gone if the file vanished, NotFound if there is nothing."""
+        backend's iterator. Opens the file now (blocking: call it off the event loop), so a
+        file that vanished since the plan is Gone before any answer is sent. The iterator
+        raises Gone if the data ends before ``length`` bytes."""
         if self.path is not None:
-            return _file_range(self.path, self.offset, self.length, block_size)
+            return _file_range(_open_data(self.path), self.offset, self.length, block_size)
         if self.chunks is None:
             raise NotFound(f"Image {self.image.id} has no readable data")
         return self.chunks
 
 
-def _file_range(path: str, offset: int, length: int, block_size: int) -> Iterator[bytes]:
+def _open_data(path: str) -> BinaryIO:
     try:
-        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the generator's with
+        return open(path, "rb", buffering=0)  # closed by _file_range
     except FileNotFoundError:
         raise Gone(f"the data file of the image vanished: {path}") from None
+
+
+def _file_range(fh: BinaryIO, offset: int, length: int, block_size: int) -> Iterator[bytes]:
     with fh:
         fh.seek(offset)
         remaining = length
         while remaining > 0:
             block = fh.read(min(block_size, remaining))
             if not block:
-                return
+                raise Gone(f"the data of the image ended {remaining} bytes early")
             remaining -= len(block)
             yield block
 

@@ -9,6 +9,9 @@ from cowshed.errors import InvalidRequest
 from cowshed.services.images.webdownload import check_uri
 
 METHODS = ("glance-direct", "web-download", "copy-image")
+#: longest web-download URI accepted (a long presigned URL fits; 64 KiB of path does not, and
+#: would only fail later in the worker, after a 202).
+MAX_URI_LENGTH = 8192
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ def parse_import_request(body: object, settings: Settings, stores: list[str],
     if name == "web-download":
         if not isinstance(uri, str) or not uri:
             raise InvalidRequest("web-download requires method.uri")
+        if len(uri) > MAX_URI_LENGTH:
+            raise InvalidRequest(f"method.uri is longer than {MAX_URI_LENGTH} characters")
         check_uri(uri, settings)
     requested = body.get("stores")
     all_stores = body.get("all_stores", False)

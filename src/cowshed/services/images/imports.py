@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -114,15 +115,21 @@ class ImportService:
                           else "modify_image")
         targets = self._targets(image, request)
         self._precheck(image, request)
+        # A refused request changes nothing: its task row and the lock go again, and the
+        # image's status and os_glance_* properties are only written once it is accepted.
         task = self._new_task(image_id, body, ctx.project_id)
-        self._lock(image, task)
+        try:
+            self._lock(image, task)
+        except BaseException:
+            self.repo.delete_task(task.id)
+            raise
         try:
             self._begin(image, request, targets)
+            self._pool.submit(self._run, task, image_id, request, targets)
         except BaseException:
             self.repo.release_property(image_id, LOCK, task.id)
-            self._finish_task(task, TaskStatus.FAILURE, "could not start the import")
+            self.repo.delete_task(task.id)
             raise
-        self._pool.submit(self._run, task, image_id, request, targets)
         return task
 
     def _targets(self, image: Image, request: ImportRequest) -> list[str]:
@@ -178,7 +185,6 @@ class ImportService:
             self.repo.release_property(image.id, LOCK, holder)
             if self.repo.claim_property(image.id, LOCK, task.id):
                 return
-        self._finish_task(task, TaskStatus.FAILURE, "image is locked by another import")
         raise Conflict("Image has an active task: a prior operation is still in progress")
 
     def _stale(self, task_id: str) -> bool:
@@ -193,41 +199,84 @@ class ImportService:
         return utcnow() - holder.updated_at > limit
 
     def _begin(self, image: Image, request: ImportRequest, targets: list[str]) -> None:
-        # Glance empties the failed list at the start of every import flow
-        self.repo.set_property(image.id, FAILED, "")
-        self.repo.set_property(image.id, IMPORTING_TO, ",".join(targets))
+        """Move the image to importing (compare-and-set: a racing request loses here, before
+        anything changed), then publish the import's progress properties."""
+        before = None
         if request.method == "glance-direct":
-            self.repo.set_status(image.id, ImageStatus.UPLOADING, ImageStatus.IMPORTING)
+            before = ImageStatus.UPLOADING
         elif request.method == "web-download":
-            self.repo.set_status(image.id, ImageStatus.QUEUED, ImageStatus.IMPORTING)
+            before = ImageStatus.QUEUED
+        if before is not None:
+            self.repo.set_status(image.id, before, ImageStatus.IMPORTING)
+        try:
+            # Glance empties the failed list at the start of every import flow
+            self.repo.set_property(image.id, FAILED, "")
+            self.repo.set_property(image.id, IMPORTING_TO, ",".join(targets))
+        except BaseException:
+            with contextlib.suppress(CowshedError):
+                for name in (FAILED, IMPORTING_TO):
+                    self.repo.set_property(image.id, name, image.properties.get(name))
+                if before is not None:
+                    self.repo.set_status(image.id, ImageStatus.IMPORTING, before)
+            raise
 
     # -- the worker -----------------------------------------------------------------------
 
     def _run(self, task: Task, image_id: str, request: ImportRequest, targets: list[str]) -> None:
-        """The worker. The task turns terminal last: once a client sees success or failure,
-        the lock is gone and the staged and scratch files are removed."""
-        task = self._save_task(task, status=TaskStatus.PROCESSING)
+        """The worker (the pool's entry point). The task turns terminal last: once a client sees
+        success or failure, the lock is gone and the staged and scratch files are removed.
+
+        Nothing may escape into the pool's future, where nobody would look: a failure while
+        recording the task, releasing the lock or ending the task is retried (a database
+        hiccup), and logged if it persists; the task's heartbeat then stops, so its lease
+        expires and the maintenance sweep ends it.
+        """
+        try:
+            status, message = self._attempt(task, image_id, request, targets)
+            self._settle(f"release the lock of task {task.id}",
+                         lambda: self.repo.release_property(image_id, LOCK, task.id))
+            result = {"image_id": image_id} if status == TaskStatus.SUCCESS else None
+            self._settle(f"end task {task.id}",
+                         lambda: self._finish_task(task, status, message, result))
+        except BaseException:
+            log.exception("import worker of task %s on %s failed", task.id, image_id)
+            raise
+
+    def _attempt(self, task: Task, image_id: str, request: ImportRequest,
+                 targets: list[str]) -> tuple[TaskStatus, str]:
+        """Do the import; on any failure undo it. Returns the task's outcome, never raises."""
         scratch: list[Path] = []
         written: list[str] = []
-        status, message = TaskStatus.SUCCESS, ""
         try:
             with self._heartbeat(task.id):
+                task = self._save_task(task, status=TaskStatus.PROCESSING)
                 self._work(task, image_id, request, targets, scratch, written)
+            return TaskStatus.SUCCESS, ""
         except Exception as exc:  # the task records every failure; nothing may escape silently
-            status = TaskStatus.FAILURE
             message = exc.message if isinstance(exc, CowshedError) else repr(exc)
             log.warning("import %s of %s failed: %s", task.id, image_id, message)
             try:
                 self._undo(image_id, request, targets, written)
             except Exception:  # the task must still end; recovery reconciles the rest
                 log.exception("could not undo import %s of %s", task.id, image_id)
+            return TaskStatus.FAILURE, message
         finally:
             for path in scratch:
-                path.unlink(missing_ok=True)
-            # only our own lock: if it was broken as stale, it may belong to another task now
-            self.repo.release_property(image_id, LOCK, task.id)
-        result = {"image_id": image_id} if status == TaskStatus.SUCCESS else None
-        self._finish_task(task, status, message, result)
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _settle(what: str, step: Callable[[], object], attempts: int = 4) -> None:
+        """Run a bookkeeping ``step``, retrying a failure (0.2, 0.4, 0.8 s apart)."""
+        for attempt in range(attempts):
+            try:
+                step()
+                return
+            except Exception:
+                if attempt == attempts - 1:
+                    log.exception("could not %s; its lease will expire", what)
+                    return
+                time.sleep(0.2 * 2**attempt)
 
     def _work(self, task: Task, image_id: str, request: ImportRequest, targets: list[str],
               scratch: list[Path], written: list[str]) -> None:
@@ -400,9 +449,11 @@ class ImportService:
         try:
             if request.method != "copy-image":
                 for store in written:
+                    # the record first: data left by a failed delete is an orphan the sweep
+                    # removes, while a location left behind would point a queued image at it
+                    self.repo.remove_location(image_id, store)
                     with contextlib.suppress(CowshedError):
                         self.deps.stores.get(store).delete(image_id)
-                        self.repo.remove_location(image_id, store)
                 self._revert_status(image_id, ImageStatus.IMPORTING)
             pending = [s for s in targets if s not in written]
             self._progress(image_id, targets, targets, pending)
