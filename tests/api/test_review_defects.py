@@ -20,7 +20,7 @@ def image(create_image: CreateImage) -> dict[str, Any]:
 def test_a_tag_that_is_not_utf8_is_400_and_not_stored(
         client: TestClient, image: dict[str, Any], tag: str) -> None:
     url = f"/v2/images/{image['id']}/tags/{tag}"
-    assert "UTF-8" in json_error(client.put(url, headers={"Accept": "application/json"}), 400)
+    assert "not valid UTF-8" in json_error(client.put(url, headers={"Accept": "application/json"}), 400)
     assert json_error(client.delete(url, headers={"Accept": "application/json"}), 400)
     assert client.get(f"/v2/images/{image['id']}").json()["tags"] == []
 

@@ -32,13 +32,13 @@ class PathEndpoint:
         if "\x00" in scope["path"]:
             # no id, tag or store name holds a NUL (%00), and PostgreSQL cannot even compare one
             raise HTTPException(404)
-        if not _utf8_path(scope):
-            # the server decodes %FF as U+FFFD: a tag or name would be stored mangled
-            raise HTTPException(400, detail="The request path is not valid UTF-8.")
         await app(scope, receive, send)
 
 
-def _utf8_path(scope: Scope) -> bool:
+def utf8_path(scope: Scope) -> bool:
+    """Whether the request path, percent-decoded, is valid UTF-8. The server decodes an
+    invalid sequence (``%FF``) to U+FFFD, so a path parameter that is stored (a tag) must be
+    checked here, or it would be stored mangled."""
     raw = scope.get("raw_path")
     if not raw:
         return True

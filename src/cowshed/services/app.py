@@ -19,6 +19,7 @@ from cowshed.services.images.service import ImageService
 from cowshed.services.metadefs.service import MetadefService
 from cowshed.services.policy import load_policy
 from cowshed.services.maintenance import Maintenance
+from cowshed.services.policy import load_policy
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
 from cowshed.services.volumes import VolumeService

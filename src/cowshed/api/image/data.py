@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse

@@ -12,6 +12,7 @@ from cowshed.api.common import call, json_response, read_json, services
 from cowshed.api.image.patch import media_type, parse_patch
 from cowshed.api.image.query import parse_list_query
 from cowshed.api.image.views import image_view
+from cowshed.api.routing import utf8_path
 from cowshed.errors import Forbidden, InvalidRequest, NotFound
 
 
@@ -73,16 +74,24 @@ async def delete_image(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _tag(request: Request) -> str:
+    if not utf8_path(request.scope):
+        raise InvalidRequest("The tag is not valid UTF-8.")
+    tag: str = request.path_params["tag"]
+    return tag
+
+
 async def add_tag(request: Request) -> Response:
-    p = request.path_params
-    await call(services(request).images.add_tag, request_context(request), p["image_id"], p["tag"])
+    tag = _tag(request)
+    await call(services(request).images.add_tag, request_context(request),
+               request.path_params["image_id"], tag)
     return Response(status_code=204)
 
 
 async def remove_tag(request: Request) -> Response:
-    p = request.path_params
-    await call(services(request).images.remove_tag, request_context(request), p["image_id"],
-               p["tag"])
+    tag = _tag(request)
+    await call(services(request).images.remove_tag, request_context(request),
+               request.path_params["image_id"], tag)
     return Response(status_code=204)
 
 
