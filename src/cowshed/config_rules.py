@@ -52,6 +52,7 @@ RANGES: dict[str, Range] = {
     "token_expiration": Range(1),
     "lockout_failure_attempts": Range(1),
     "lockout_duration": Range(1),
+    "maintenance_interval": Range(0),
 }
 
 
