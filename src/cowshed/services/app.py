@@ -16,9 +16,8 @@ from cowshed.services.identity.auth import Authenticator, NoAuth
 from cowshed.services.images.data import DataService
 from cowshed.services.images.imports import ImportService
 from cowshed.services.images.service import ImageService
-from cowshed.services.metadefs.service import MetadefService
-from cowshed.services.policy import load_policy
 from cowshed.services.maintenance import Maintenance
+from cowshed.services.metadefs.service import MetadefService
 from cowshed.services.policy import load_policy
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
