@@ -160,3 +160,103 @@ metadef_items = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
+
+# -- volumes (issue 19) ---------------------------------------------------------------------------
+
+volumes = sa.Table(
+    "volumes", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("project_id", sa.String(255), nullable=False, index=True),
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(30), nullable=False, index=True),
+    sa.Column("attach_status", sa.String(30), nullable=False),
+    sa.Column("volume_type", sa.String(255), nullable=False),
+    sa.Column("bootable", sa.Boolean, nullable=False),
+    sa.Column("multiattach", sa.Boolean, nullable=False),
+    sa.Column("readonly", sa.Boolean, nullable=False),
+    sa.Column("encrypted", sa.Boolean, nullable=False),
+    sa.Column("availability_zone", sa.String(255), nullable=False),
+    sa.Column("backend_key", sa.String(255), nullable=False),
+    sa.Column("origin_kind", sa.String(20), nullable=False),
+    sa.Column("origin_id", sa.String(36), nullable=True),
+    # the backend snapshot this volume is a copy-on-write child of (all null: independent)
+    sa.Column("parent_backend", sa.String(255), nullable=True),
+    sa.Column("parent_key", sa.String(255), nullable=True),
+    sa.Column("parent_snap", sa.String(255), nullable=True),
+    sa.Column("parent_owner_kind", sa.String(20), nullable=True),
+    sa.Column("parent_owner_id", sa.String(36), nullable=True, index=True),
+    sa.Column("hidden", sa.Boolean, nullable=False, index=True),
+    sa.Column("dirty", sa.Boolean, nullable=False),
+    sa.Column("clone_snap", sa.String(255), nullable=True),
+    sa.Column("previous_status", sa.String(30), nullable=True),
+    sa.Column("launched_at", sa.DateTime, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    # the process running this volume's transient operation, and its lease
+    sa.Column("worker", sa.String(255), nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=True),
+)
+
+volume_metadata = sa.Table(
+    "volume_metadata", metadata,
+    sa.Column("volume_id", sa.String(36), sa.ForeignKey("volumes.id", ondelete="CASCADE"),
+              primary_key=True),
+    # "user" (metadata) or "image" (volume_image_metadata)
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+volume_snapshots = sa.Table(
+    "volume_snapshots", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("volume_id", sa.String(36), nullable=False, index=True),
+    sa.Column("project_id", sa.String(255), nullable=False, index=True),
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(30), nullable=False, index=True),
+    sa.Column("backend_snap", sa.String(255), nullable=False),
+    sa.Column("progress", sa.String(10), nullable=False),
+    sa.Column("hidden", sa.Boolean, nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("worker", sa.String(255), nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=True),
+)
+
+snapshot_metadata = sa.Table(
+    "snapshot_metadata", metadata,
+    sa.Column("snapshot_id", sa.String(36),
+              sa.ForeignKey("volume_snapshots.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+# internal backend snapshots taken to clone a volume (shared by its clones while it is unchanged)
+clone_snaps = sa.Table(
+    "clone_snaps", metadata,
+    sa.Column("volume_id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+volume_attachments = sa.Table(
+    "volume_attachments", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("volume_id", sa.String(36), sa.ForeignKey("volumes.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("status", sa.String(30), nullable=False),
+    sa.Column("instance_uuid", sa.String(36), nullable=True),
+    sa.Column("attached_host", sa.String(255), nullable=True),
+    sa.Column("mountpoint", sa.String(255), nullable=True),
+    sa.Column("attach_mode", sa.String(4), nullable=False),
+    sa.Column("connector", sa.Text, nullable=False),
+    sa.Column("attach_time", sa.DateTime, nullable=True),
+    sa.Column("detach_time", sa.DateTime, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)

@@ -238,6 +238,10 @@ class Volume:
     dirty: bool = True
     #: name of the backend snapshot a new clone of this volume may reuse (None: make one).
     clone_snap: str | None = None
+    #: the process running the volume's transient operation, and its lease (recovery only
+    #: touches what a dead or silent worker left).
+    worker: str | None = None
+    heartbeat_at: datetime | None = None
 
     @property
     def snapshot_id(self) -> str | None:
@@ -273,6 +277,8 @@ class Snapshot:
     #: Cinder's ``os-extended-snapshot-attributes:progress``.
     progress: str = "100%"
     hidden: bool = False
+    worker: str | None = None
+    heartbeat_at: datetime | None = None
 
 
 class LineageKind(enum.StrEnum):

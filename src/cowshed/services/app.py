@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cowshed.backends.file import FileBackend, FileConfig
 from cowshed.config import Settings
@@ -49,7 +49,11 @@ class Services:
         return local_admin(self.settings.default_owner)
 
     def recover(self) -> RecoveryReport:
-        return recover(self.deps)
+        report = recover(self.deps)
+        volumes = self.volumes.recover()
+        return replace(report, volumes_recovered=volumes.volumes_recovered,
+                       snapshots_recovered=volumes.snapshots_recovered,
+                       volume_orphans_removed=volumes.orphans_removed)
 
     def close(self) -> None:
         self.maintenance.stop()
@@ -76,7 +80,7 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
                 policy=load_policy(settings.policy_file))
     return Services(
         deps=deps, images=ImageService(deps), data=DataService(deps),
-        imports=ImportService(deps, qemu), volumes=VolumeService(deps),
+        imports=ImportService(deps, qemu), volumes=VolumeService(deps, qemu),
         auth=_authenticator(deps), metadefs=MetadefService(deps),
         maintenance=Maintenance(deps, settings.maintenance_interval),
     )

@@ -24,6 +24,10 @@ class RecoveryReport:
     partial_writes_removed: int
     orphans_removed: int
     tasks_failed: int
+    #: filled in by the volume service's own recovery (``services/volumes/recovery.py``).
+    volumes_recovered: int = 0
+    snapshots_recovered: int = 0
+    volume_orphans_removed: int = 0
 
 
 def recover(deps: Deps) -> RecoveryReport:

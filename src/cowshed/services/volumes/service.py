@@ -24,47 +24,41 @@ Errors (all from :mod:`cowshed.errors`):
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Mapping
-from typing import Any
 
-from cowshed.db.volume_types import VolumeTypeRepository
+from cowshed.db.volumes import IMAGE, USER
+from cowshed.domain.clock import utcnow
 from cowshed.domain.query import VolumeQuery
 from cowshed.domain.volumes import (
-    Attachment,
-    AttachmentPage,
-    AttachMode,
+    DELETABLE,
+    TRANSIENT_VOLUME,
+    AttachmentStatus,
     AttachStatus,
     Caller,
-    ConnectionInfo,
     ImageUpload,
     LineageNode,
     Progress,
     QuotaSet,
-    Snapshot,
-    SnapshotPage,
     SnapshotStatus,
     Volume,
     VolumePage,
     VolumeStatus,
     VolumeType,
 )
-from cowshed.services.context import Deps
-from cowshed.services.volumes.admin import VolumeAdmin
-from cowshed.services.volumes.types import VolumeTypes
+from cowshed.errors import CowshedError, InvalidRequest, InvalidState, NotFound
+from cowshed.services.volumes.attach_api import AttachmentMethods
+from cowshed.services.volumes.base import ServiceBase
+from cowshed.services.volumes.runtime import context_of
+from cowshed.services.volumes.snapshot_api import SnapshotMethods
+
+#: disk formats ``os-volume_upload_image`` may produce.
+UPLOAD_FORMATS = frozenset({"raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx"})
 
 
-class VolumeService:
+class VolumeService(SnapshotMethods, AttachmentMethods, ServiceBase):
     """Volumes, snapshots, attachments, types and quotas of one deployment."""
-
-    def __init__(self, deps: Deps) -> None:
-        self.deps = deps
-        self.types = VolumeTypes(deps.settings, VolumeTypeRepository(deps.repo.engine))
-        # no volume exists until the implementation lands: nothing uses a type or a backend
-        self.admin = VolumeAdmin(deps.settings, self.types, type_in_use=lambda name: False,
-                                 space=lambda backend: None, usage=lambda backend: [])
-
-    def close(self) -> None:
-        """Stop the worker threads (running operations finish or are left to recovery)."""
 
     # -- volumes ---------------------------------------------------------------------------------
 
@@ -85,52 +79,76 @@ class VolumeService:
         ``error``) on a worker. Raises NotFound (source, type), InvalidRequest (size, several
         sources, image not active), InvalidState (source not available), StorageFull (quota).
         """
-        raise NotImplementedError
+        req = self._creator.plan(caller, size=size, volume_type=volume_type,
+                                 image_id=image_id, snapshot_id=snapshot_id,
+                                 source_volid=source_volid, visible=self._access.volume)
+        self._quotas.check(caller.project_id, volumes=1, gigabytes=req.size)
+        volume = self._creator.record(caller, req, name=name, description=description,
+                                      metadata=metadata, availability_zone=availability_zone,
+                                      multiattach=multiattach)
+        self.rt.submit(volume.id, "create", lambda: self._creator.build(volume, req))
+        return volume
 
     def get(self, caller: Caller, volume_id: str) -> Volume:
         """The volume; NotFound when unknown, hidden or another project's (admins see all)."""
-        raise NotImplementedError
+        return self._access.volume(caller, volume_id)
 
     def list(self, caller: Caller, query: VolumeQuery) -> VolumePage:
         """One page of the caller's volumes (every project's with ``query.all_projects``, admins
         only: Forbidden otherwise). NotFound for an unknown marker, InvalidRequest for a bad
         sort key or filter column."""
-        raise NotImplementedError
+        project = self._list_scope(caller, query)
+        items, count = self.rt.db.list_volumes(query, project)
+        return VolumePage(tuple(items), count)
 
     def update(
         self, caller: Caller, volume_id: str, *, name: str | None = None,
         description: str | None = None, metadata: Mapping[str, str] | None = None,
     ) -> Volume:
         """Change name, description and/or replace the whole metadata; None leaves a field."""
-        raise NotImplementedError
+        self._access.volume(caller, volume_id)
+        changes: dict[str, object] = {}
+        if name is not None:
+            changes["name"] = name
+        if description is not None:
+            changes["description"] = description
+        if metadata is not None:
+            self.rt.db.set_volume_metadata(volume_id, USER, metadata, replace=True)
+        return self.rt.db.change_volume(volume_id, changes)
 
     def set_metadata(
         self, caller: Caller, volume_id: str, metadata: Mapping[str, str], *, replace: bool,
     ) -> Mapping[str, str]:
         """Merge ``metadata`` into the volume's (``replace``: make it exactly that); the result."""
-        raise NotImplementedError
+        self._access.volume(caller, volume_id)
+        return self.rt.db.set_volume_metadata(volume_id, USER, metadata, replace=replace)
 
     def delete_metadata_key(self, caller: Caller, volume_id: str, key: str) -> None:
         """Remove one metadata key; NotFound when absent."""
-        raise NotImplementedError
+        self._access.volume(caller, volume_id)
+        self.rt.db.delete_volume_metadata_key(volume_id, USER, key)
 
     def set_image_metadata(
         self, caller: Caller, volume_id: str, metadata: Mapping[str, str],
     ) -> Mapping[str, str]:
         """``os-set_image_metadata``: merge into ``volume_image_metadata``; the result."""
-        raise NotImplementedError
+        self._access.volume(caller, volume_id)
+        return self.rt.db.set_volume_metadata(volume_id, IMAGE, metadata, replace=False)
 
     def unset_image_metadata(self, caller: Caller, volume_id: str, key: str) -> None:
         """``os-unset_image_metadata``; NotFound when the key is absent."""
-        raise NotImplementedError
+        self._access.volume(caller, volume_id)
+        self.rt.db.delete_volume_metadata_key(volume_id, IMAGE, key)
 
     def set_bootable(self, caller: Caller, volume_id: str, bootable: bool) -> Volume:
         """``os-set_bootable``."""
-        raise NotImplementedError
+        self._access.volume(caller, volume_id)
+        return self.rt.db.update_volume(volume_id, bootable=bootable)
 
     def set_readonly(self, caller: Caller, volume_id: str, readonly: bool) -> Volume:
         """``os-update_readonly_flag``."""
-        raise NotImplementedError
+        self._access.volume(caller, volume_id)
+        return self.rt.db.update_volume(volume_id, readonly=readonly)
 
     def delete(self, caller: Caller, volume_id: str, *, cascade: bool = False,
                force: bool = False) -> Volume:
@@ -142,18 +160,73 @@ class VolumeService:
         in-use. A volume whose backend object still has clones is hidden and kept until its last
         child goes; nothing is ever left in the backend once all are gone.
         """
-        raise NotImplementedError
+        volume = self._access.volume(caller, volume_id)
+        if force:
+            self._access.admin(caller, "volume:force_delete")
+        if volume.status is VolumeStatus.IN_USE or any(
+                a.status is not AttachmentStatus.DETACHED for a in volume.attachments):
+            raise InvalidState("Invalid volume: Volume status must be available or error or "
+                               "error_restoring or error_extending or error_managing and must "
+                               "not be migrating, attached, belong to a group, have snapshots, "
+                               "awaiting a transfer, or be disassociated from snapshots after "
+                               "volume transfer.")
+        snaps = self.rt.db.snapshots_of(volume_id, hidden=False)
+        if snaps and not cascade:
+            raise InvalidState(f"Invalid volume: Volume {volume_id} still has "
+                               f"{len(snaps)} dependent snapshots.")
+        expect = set(VolumeStatus) - {VolumeStatus.IN_USE} if force else DELETABLE
+        if cascade and any(s.status not in (SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR)
+                           for s in snaps):
+            raise InvalidState("Invalid volume: a snapshot is busy; cascade delete refused")
+        deleting = self.rt.db.update_volume(volume_id, expect=expect,
+                                            status=VolumeStatus.DELETING,
+                                            worker=self.rt.worker, heartbeat_at=utcnow())
+        self.rt.submit(volume_id, "delete", lambda: self._ops.delete(deleting))
+        return deleting
 
     def extend(self, caller: Caller, volume_id: str, new_size: int) -> Volume:
         """Grow to ``new_size`` GiB (``available`` or ``in-use``); InvalidState when not bigger
         than the current size, StorageFull over quota. Returns the record in ``extending``."""
-        raise NotImplementedError
+        volume = self._access.volume(caller, volume_id)
+        if isinstance(new_size, bool) or not isinstance(new_size, int) or new_size <= volume.size:
+            raise InvalidState(f"Invalid input received: New size for extend must be greater "
+                               f"than current size. (current: {volume.size}, extended: "
+                               f"{new_size}).")
+        self._quotas.check(volume.project_id, gigabytes=new_size - volume.size)
+        extending = self.rt.db.update_volume(
+            volume_id, expect=[VolumeStatus.AVAILABLE, VolumeStatus.IN_USE],
+            status=VolumeStatus.EXTENDING, previous_status=volume.status,
+            worker=self.rt.worker, heartbeat_at=utcnow())
+        self.rt.submit(volume_id, "extend", lambda: self._ops.extend(extending, new_size))
+        return extending
 
     def revert_to_snapshot(self, caller: Caller, volume_id: str, snapshot_id: str) -> Volume:
         """Roll the volume back to ``snapshot_id``, which must be its latest snapshot and of the
         same size (InvalidState otherwise; the volume must be ``available``). Returns the volume
         in ``reverting``."""
-        raise NotImplementedError
+        volume = self._access.volume(caller, volume_id)
+        snap = self._access.snapshot(caller, snapshot_id)
+        visible = self.rt.db.snapshots_of(volume_id, hidden=False)
+        if snap.volume_id != volume_id or not visible or visible[-1].id != snap.id:
+            raise InvalidState("Invalid snapshot: the volume can only be reverted to its "
+                               "latest snapshot.")
+        if snap.size != volume.size:
+            raise InvalidState("Invalid volume: the volume's size differs from the snapshot's; "
+                               "revert is not allowed.")
+        if volume.status is not VolumeStatus.AVAILABLE:
+            raise InvalidState(f"Invalid volume: Volume status must be available to revert, "
+                               f"it is {volume.status}.")
+        self.rt.db.update_snapshot(snap.id, expect=[SnapshotStatus.AVAILABLE],
+                                   status=SnapshotStatus.RESTORING)
+        try:
+            reverting = self.rt.db.update_volume(
+                volume_id, expect=[VolumeStatus.AVAILABLE], status=VolumeStatus.REVERTING,
+                worker=self.rt.worker, heartbeat_at=utcnow())
+        except BaseException:
+            self.rt.db.update_snapshot(snap.id, status=SnapshotStatus.AVAILABLE)
+            raise
+        self.rt.submit(volume_id, "revert", lambda: self._ops.revert(reverting, snap))
+        return reverting
 
     def upload_to_image(
         self, caller: Caller, volume_id: str, *, image_name: str, disk_format: str = "raw",
@@ -167,158 +240,70 @@ class VolumeService:
         and returns to its previous status. ``force`` allows an in-use volume. InvalidRequest for
         an unknown disk format.
         """
-        raise NotImplementedError
+        volume = self._access.volume(caller, volume_id)
+        allowed = [VolumeStatus.AVAILABLE] + ([VolumeStatus.IN_USE] if force else [])
+        if volume.status not in allowed:
+            raise InvalidState(f"Invalid volume: Volume status must be available (or in-use "
+                               f"with force) to upload, it is {volume.status}.")
+        if disk_format not in UPLOAD_FORMATS:
+            raise InvalidRequest(f"Invalid disk-format '{disk_format}' specified.")
+        body: dict[str, object] = {"name": image_name, "disk_format": disk_format,
+                                   "container_format": container_format,
+                                   "protected": protected}
+        if visibility is not None:
+            body["visibility"] = visibility
+        image = self._images.create(context_of(caller), body)
+        try:
+            uploading = self.rt.db.update_volume(
+                volume_id, expect=allowed, status=VolumeStatus.UPLOADING,
+                previous_status=volume.status, worker=self.rt.worker, heartbeat_at=utcnow())
+        except BaseException:
+            with contextlib.suppress(CowshedError):
+                self._images.delete(context_of(caller), image.id)
+            raise
+        self.rt.submit(volume_id, "upload",
+                       lambda: self._ops.upload(uploading, image.id, disk_format))
+        return ImageUpload(volume=uploading, image_id=image.id, image_name=image_name,
+                           disk_format=disk_format, container_format=container_format)
 
     def reset_status(
         self, caller: Caller, volume_id: str, *, status: VolumeStatus | None = None,
         attach_status: AttachStatus | None = None, migration_status: str | None = None,
     ) -> Volume:
         """``os-reset_status`` (admins only: Forbidden). Sets any known status, no machine check."""
-        raise NotImplementedError
+        self._access.admin(caller, "volume_extension:volume_admin_actions:reset_status")
+        self._access.volume(caller, volume_id)
+        changes: dict[str, object] = {}
+        if status is not None:
+            changes.update(status=VolumeStatus(status), worker=None, heartbeat_at=None)
+        if attach_status is not None:
+            changes["attach_status"] = AttachStatus(attach_status)
+        return self.rt.db.change_volume(volume_id, changes)
 
     def wait_volume(self, volume_id: str, timeout: float = 600.0) -> Volume:
         """Block until the volume leaves its transient status (or is gone: NotFound); the record.
         TimeoutError after ``timeout`` seconds. For the CLI, library users and tests."""
-        raise NotImplementedError
+        deadline = time.monotonic() + timeout
+        while True:
+            self.rt.wait_local(volume_id, 0.2)
+            volume = self.rt.db.find_volume(volume_id)
+            if volume is None or volume.hidden:
+                raise NotFound(f"Volume {volume_id} could not be found.")
+            if volume.status not in TRANSIENT_VOLUME:
+                return volume
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"volume {volume_id} is still {volume.status}")
+            time.sleep(0.05)
 
     def progress(self, object_id: str) -> Progress | None:
         """How far the running copy/conversion for a volume or image upload is; None if none."""
-        raise NotImplementedError
+        return self.rt.progress(object_id)
 
     def lineage(self, caller: Caller, volume_id: str) -> LineageNode:
         """The whole tree the volume belongs to, from its root (an image, a volume, or the volume
         itself) down to every snapshot and clone, hidden ones included and marked."""
-        raise NotImplementedError
-
-    # -- legacy attach actions (os-reserve … os-detach) ------------------------------------------
-
-    def reserve(self, caller: Caller, volume_id: str) -> Volume:
-        """``os-reserve``: available → attaching (multiattach: in-use → attaching too)."""
-        raise NotImplementedError
-
-    def unreserve(self, caller: Caller, volume_id: str) -> Volume:
-        """``os-unreserve``: attaching → available (or in-use when other attachments remain)."""
-        raise NotImplementedError
-
-    def attach(
-        self, caller: Caller, volume_id: str, *, instance_uuid: str | None,
-        mountpoint: str, host_name: str | None = None, mode: AttachMode = AttachMode.RW,
-    ) -> Attachment:
-        """``os-attach``: record the attachment; the volume turns ``in-use``/``attached``.
-        Exactly one of instance_uuid/host_name is normally given; InvalidRequest if neither."""
-        raise NotImplementedError
-
-    def begin_detaching(self, caller: Caller, volume_id: str) -> Volume:
-        """``os-begin_detaching``: in-use → detaching."""
-        raise NotImplementedError
-
-    def roll_detaching(self, caller: Caller, volume_id: str) -> Volume:
-        """``os-roll_detaching``: detaching → in-use."""
-        raise NotImplementedError
-
-    def detach(self, caller: Caller, volume_id: str, attachment_id: str | None = None) -> Volume:
-        """``os-detach``: end one attachment (the only one when ``attachment_id`` is None);
-        the volume turns ``available`` when none remain. NotFound for an unknown attachment."""
-        raise NotImplementedError
-
-    def initialize_connection(
-        self, caller: Caller, volume_id: str, connector: Mapping[str, Any],
-    ) -> ConnectionInfo:
-        """``os-initialize_connection``: RBD ``{name: pool/volume-<id>, hosts, ports,
-        auth_enabled, auth_username, secret_type, secret_uuid, cluster_name, volume_id,
-        discard}``; file ``{device_path/export, name, format}``; plus the libvirt ``<disk>``."""
-        raise NotImplementedError
-
-    def terminate_connection(
-        self, caller: Caller, volume_id: str, connector: Mapping[str, Any],
-    ) -> None:
-        """``os-terminate_connection``: nothing to undo on RBD or file; checks the volume."""
-        raise NotImplementedError
-
-    # -- attachments API (3.27+) -----------------------------------------------------------------
-
-    def attachment_create(
-        self, caller: Caller, volume_id: str, *, instance_uuid: str | None,
-        connector: Mapping[str, Any] | None = None, mode: AttachMode = AttachMode.RW,
-    ) -> Attachment:
-        """Reserve the volume for an instance: ``reserved``; with a connector it is connected at
-        once (``attaching``, connection info on :meth:`attachment_connection`)."""
-        raise NotImplementedError
-
-    def attachment_update(
-        self, caller: Caller, attachment_id: str, connector: Mapping[str, Any],
-    ) -> Attachment:
-        """Give the connector of a reserved attachment: it turns ``attaching``."""
-        raise NotImplementedError
-
-    def attachment_complete(self, caller: Caller, attachment_id: str) -> Attachment:
-        """``os-complete``: the attachment is ``attached``, the volume ``in-use``."""
-        raise NotImplementedError
-
-    def attachment_delete(self, caller: Caller, attachment_id: str) -> Volume:
-        """End the attachment; the volume returns to ``available`` when none remain."""
-        raise NotImplementedError
-
-    def attachment_get(self, caller: Caller, attachment_id: str) -> Attachment:
-        raise NotImplementedError
-
-    def attachment_connection(self, caller: Caller, attachment_id: str) -> ConnectionInfo | None:
-        """The connection info of a connected attachment (None before a connector was given)."""
-        raise NotImplementedError
-
-    def attachment_list(self, caller: Caller, query: VolumeQuery) -> AttachmentPage:
-        """Attachments of the caller's volumes; filters ``volume_id``, ``instance_id``,
-        ``status``."""
-        raise NotImplementedError
-
-    # -- snapshots -------------------------------------------------------------------------------
-
-    def snapshot_create(
-        self, caller: Caller, volume_id: str, *, name: str | None = None,
-        description: str | None = None, metadata: Mapping[str, str] | None = None,
-        force: bool = False,
-    ) -> Snapshot:
-        """Snapshot a volume. The volume must be ``available`` (``in-use`` with ``force``):
-        InvalidState otherwise (e.g. a volume in error). StorageFull over the snapshot quota.
-        Returns the snapshot in ``creating``."""
-        raise NotImplementedError
-
-    def snapshot_get(self, caller: Caller, snapshot_id: str) -> Snapshot:
-        raise NotImplementedError
-
-    def snapshot_list(self, caller: Caller, query: VolumeQuery) -> SnapshotPage:
-        """As :meth:`list`, for snapshots (filters include ``volume_id``, ``status``, ``name``)."""
-        raise NotImplementedError
-
-    def snapshot_update(
-        self, caller: Caller, snapshot_id: str, *, name: str | None = None,
-        description: str | None = None, metadata: Mapping[str, str] | None = None,
-    ) -> Snapshot:
-        raise NotImplementedError
-
-    def snapshot_set_metadata(
-        self, caller: Caller, snapshot_id: str, metadata: Mapping[str, str], *, replace: bool,
-    ) -> Mapping[str, str]:
-        raise NotImplementedError
-
-    def snapshot_delete_metadata_key(self, caller: Caller, snapshot_id: str, key: str) -> None:
-        raise NotImplementedError
-
-    def snapshot_delete(self, caller: Caller, snapshot_id: str, *, force: bool = False) -> Snapshot:
-        """Delete a snapshot (``available`` or ``error``; any status with ``force``, admins).
-        Volumes cloned from it keep their data: the backend snapshot is kept, hidden, until the
-        last of them goes. Returns the snapshot in ``deleting``."""
-        raise NotImplementedError
-
-    def snapshot_reset_status(
-        self, caller: Caller, snapshot_id: str, status: SnapshotStatus,
-    ) -> Snapshot:
-        """``os-reset_status`` on a snapshot (admins only)."""
-        raise NotImplementedError
-
-    def wait_snapshot(self, snapshot_id: str, timeout: float = 600.0) -> Snapshot:
-        """Block until the snapshot leaves its transient status (NotFound once deleted)."""
-        raise NotImplementedError
+        volume = self._access.volume(caller, volume_id)
+        return self._lineage.tree(caller, volume)
 
     # -- types, limits, quotas -------------------------------------------------------------------
 
@@ -337,16 +322,18 @@ class VolumeService:
     def quotas(self, caller: Caller, project_id: str, *, usage: bool = False) -> QuotaSet:
         """The project's quotas (``usage``: with what it uses). Another project's quotas need the
         admin role (Forbidden)."""
-        raise NotImplementedError
+        if project_id != caller.project_id:
+            self._access.admin(caller, "volume_extension:quotas:show")
+        return self._quotas.quota_set(project_id, usage=usage)
 
     def default_quotas(self, caller: Caller) -> QuotaSet:
         """The deployment's default quotas (``os-quota-sets/{p}/defaults``)."""
-        raise NotImplementedError
+        return QuotaSet(caller.project_id or "", self._quotas.defaults(), {})
 
     def limits(self, caller: Caller) -> Mapping[str, int]:
         """Cinder's absolute limits for the caller's project: ``maxTotalVolumes``,
         ``maxTotalSnapshots``, ``maxTotalVolumeGigabytes``, ``maxTotalBackups``,
         ``maxTotalBackupGigabytes``, ``totalVolumesUsed``, ``totalSnapshotsUsed``,
         ``totalGigabytesUsed``, ``totalBackupsUsed``, ``totalBackupGigabytesUsed``."""
-        raise NotImplementedError
+        return self._quotas.absolute_limits(caller.project_id)
 
