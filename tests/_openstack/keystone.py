@@ -40,7 +40,9 @@ def _conf(workdir: Path) -> str:
     return f"""[DEFAULT]
 log_file = {workdir}/keystone.log
 [database]
-connection = sqlite:///{workdir}/keystone.db
+# a writer waits up to 30 s for the lock (pysqlite's default, 5 s, is too short on a busy
+# machine: Tempest's parallel user and project clean-ups then get 500 "database is locked")
+connection = sqlite:///{workdir}/keystone.db?timeout=30
 [identity]
 # bcrypt's fewest rounds: every token costs a hash, and Tempest asks for hundreds
 password_hash_rounds = 4

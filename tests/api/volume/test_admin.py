@@ -325,3 +325,61 @@ def test_get_pools_and_capabilities_agree(client: TestClient) -> None:
     _fault(client.get(P + "/capabilities/cowshed@nowhere"), 404, "itemNotFound")
     _fault(client.get(P + "/scheduler-stats/get_pools", params={"detail": "perhaps"}),
            400, "badRequest")
+
+
+# -- quotas ------------------------------------------------------------------------------------
+
+Q = P + "/os-quota-sets/proj-a"
+
+
+def test_quota_update_and_delete(client: TestClient) -> None:
+    resp = client.put(Q, json={"quota_set": {"volumes": 11, "gigabytes": "1009",
+                                             "snapshots": -1, "skip_validation": False}})
+    assert resp.status_code == 200, resp.text
+    limits = resp.json()["quota_set"]
+    assert "id" not in limits
+    assert (limits["volumes"], limits["gigabytes"], limits["snapshots"]) == (11, 1009, -1)
+    assert limits["backups"] == 10 and limits["volumes_file"] == -1
+    admin = client.app.state.services.volumes.admin  # type: ignore[attr-defined]
+    assert admin.quota_limits.project_limits("proj-a")["volumes"] == 11
+    assert admin.quota_limits.project_limits("proj-b")["volumes"] == -1
+    assert client.delete(Q).status_code == 200
+    assert admin.quota_limits.project_limits("proj-a")["volumes"] == -1
+
+
+@pytest.mark.parametrize("doc", [
+    {"quota_set": {"volumes": -2}},
+    {"quota_set": {"volumes": "ten"}},
+    {"quota_set": {"volumes": 1.5}},
+    {"quota_set": {"volumes": True}},
+    {"quota_set": {"volumes": None}},
+    {"quota_set": {"volumes": 2**40}},
+    {"quota_set": {"frobs": 1}},
+    {"quota_set": {"volumes_nosuchtype": 1}},
+    {"quota_set": {}},
+    {"quota_set": {"skip_validation": "maybe", "volumes": 1}},
+    {"quota_set": 5},
+    {"quotas": {"volumes": 1}},
+])
+def test_quota_update_bad_input(client: TestClient, doc: Any) -> None:
+    _fault(client.put(Q, json=doc), 400, "badRequest")
+
+
+def test_quota_class_default_is_every_projects_default(client: TestClient) -> None:
+    shown = client.get(P + "/os-quota-class-sets/default").json()["quota_class_set"]
+    assert shown["id"] == "default" and shown["gigabytes"] == 1000
+    gold = _create(client, name="gold")
+    resp = client.put(P + "/os-quota-class-sets/default", json={"quota_class_set": {
+        "gigabytes": 1001, f"volumes_{gold['name']}": 3}})
+    assert resp.status_code == 200, resp.text
+    updated = resp.json()["quota_class_set"]
+    assert "id" not in updated and updated["gigabytes"] == 1001 and updated["volumes_gold"] == 3
+    admin = client.app.state.services.volumes.admin  # type: ignore[attr-defined]
+    assert admin.quota_limits.project_limits("any")["gigabytes"] == 1001
+    client.put(Q, json={"quota_set": {"gigabytes": 5}})
+    assert admin.quota_limits.project_limits("proj-a")["gigabytes"] == 5
+    # a deleted type's limits drop out
+    client.delete(f"{T}/{gold['id']}")
+    assert "volumes_gold" not in admin.quota_limits.class_limits()
+    _fault(client.put(P + "/os-quota-class-sets/default",
+                      json={"quota_class_set": {"volumes": "x"}}), 400, "badRequest")

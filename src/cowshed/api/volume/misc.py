@@ -1,51 +1,19 @@
-"""Limits, quota sets, availability zones and extensions: the read-only resources clients look
-at before they create anything (types are in ``types.py``)."""
+"""Limits, availability zones and extensions: the read-only resources clients look at before
+they create anything (types are in ``types.py``, quotas in ``quotas.py``)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed.api.common import call, json_response, services
 from cowshed.api.volume.context import volume_request
-from cowshed.api.volume.query import bool_param
-from cowshed.domain.volumes import QuotaSet
 
 
 async def limits(request: Request) -> Response:
     vr = volume_request(request)
     absolute = await call(services(request).volumes.limits, vr.caller)
     return json_response({"limits": {"rate": [], "absolute": dict(absolute)}})
-
-
-def _quota_view(quotas: QuotaSet, usage: bool) -> dict[str, Any]:
-    view: dict[str, Any] = {"id": quotas.project_id}
-    for key, limit in quotas.limits.items():
-        if usage:
-            view[key] = {"limit": limit, "in_use": quotas.in_use.get(key, 0), "reserved": 0,
-                         "allocated": 0}
-        else:
-            view[key] = limit
-    return view
-
-
-async def show_quotas(request: Request) -> Response:
-    vr = volume_request(request)
-    params = request.query_params
-    usage = bool_param("usage", params["usage"]) if "usage" in params else False
-    quotas = await call(lambda: services(request).volumes.quotas(
-        vr.caller, request.path_params["project"], usage=usage))
-    return json_response({"quota_set": _quota_view(quotas, usage)})
-
-
-async def default_quotas(request: Request) -> Response:
-    vr = volume_request(request)
-    quotas = await call(services(request).volumes.default_quotas, vr.caller)
-    view = _quota_view(quotas, False)
-    view["id"] = request.path_params["project"]
-    return json_response({"quota_set": view})
 
 
 async def availability_zones(request: Request) -> Response:
@@ -56,8 +24,15 @@ async def availability_zones(request: Request) -> Response:
 _EXTENSIONS = (
     ("AdminActions", "os-admin-actions", "Enable admin actions."),
     ("AvailabilityZones", "os-availability-zone", "Describe Availability Zones."),
+    ("Capabilities", "capabilities", "Capabilities support."),
+    ("Hosts", "os-hosts", "Admin-only host administration."),
+    ("Scheduler_stats", "scheduler-stats", "Scheduler stats support."),
+    ("Services", "os-services", "Services support."),
+    ("TypesExtraSpecs", "os-types-extra-specs", "Type extra specs support."),
+    ("TypesManage", "os-types-manage", "Types manage support."),
     ("ExtendedSnapshotAttributes", "os-extended-snapshot-attributes",
      "Extended SnapshotAttributes support."),
+    ("QuotaClasses", "os-quota-class-sets", "Quota classes management support."),
     ("Quotas", "os-quota-sets", "Quota management support."),
     ("VolumeActions", "os-volume-actions", "Enable volume actions."),
     ("VolumeHostAttribute", "os-vol-host-attr", "Expose host as an attribute of a volume."),

@@ -29,6 +29,7 @@ from cowshed.domain.volumes import (
     VolumeType,
 )
 from cowshed.errors import AlreadyExists, Forbidden, InvalidRequest, InvalidState, NotFound
+from cowshed.services.volumes.quota_limits import QuotaLimits
 from cowshed.services.volumes.types import VolumeTypes
 
 #: the host name every service and pool is reported under (Cinder's ``[DEFAULT] host``).
@@ -173,6 +174,37 @@ class VolumeAdmin:
         types = self.types.list()
         return TypeIndex(ids={t.name: t.id for t in types},
                          hosts={t.name: pools.get(t.backend, "") for t in types})
+
+    # -- quotas ---------------------------------------------------------------------------------
+
+    @property
+    def quota_limits(self) -> QuotaLimits:
+        return QuotaLimits(self._repo(), self.types)
+
+    def update_quotas(self, caller: Caller, project_id: str,
+                      values: Mapping[str, Any]) -> dict[str, int]:
+        """Set some of a project's limits (``os-quota-sets`` PUT); every limit in force."""
+        require_admin(caller, "volume_extension:quotas:update")
+        limits = self.quota_limits
+        limits.set_project(project_id, limits.validate(values))
+        return limits.project_limits(project_id)
+
+    def delete_quotas(self, caller: Caller, project_id: str) -> None:
+        """Back to the defaults (``os-quota-sets`` DELETE)."""
+        require_admin(caller, "volume_extension:quotas:delete")
+        self.quota_limits.clear_project(project_id)
+
+    def quota_class(self, caller: Caller, name: str) -> dict[str, int]:
+        require_admin(caller, "volume_extension:quota_classes")
+        return self.quota_limits.class_limits(name)
+
+    def update_quota_class(self, caller: Caller, name: str,
+                           values: Mapping[str, Any]) -> dict[str, int]:
+        """Set some limits of a quota class; ``default`` is every project's default."""
+        require_admin(caller, "volume_extension:quota_classes:update")
+        limits = self.quota_limits
+        limits.set_class(name, limits.validate(values))
+        return limits.class_limits(name)
 
     # -- services, hosts, pools -----------------------------------------------------------------
 
