@@ -40,8 +40,7 @@ def _conf(workdir: Path) -> str:
     return f"""[DEFAULT]
 log_file = {workdir}/keystone.log
 [database]
-# a writer waits up to 30 s for the lock (pysqlite's default, 5 s, is too short on a busy
-# machine: Tempest's parallel user and project clean-ups then get 500 "database is locked")
+# a writer waits up to 30 s for another's commit (pysqlite's default is 5 s)
 connection = sqlite:///{workdir}/keystone.db?timeout=30
 [identity]
 # bcrypt's fewest rounds: every token costs a hash, and Tempest asks for hundreds

@@ -18,7 +18,10 @@ def main() -> None:
     from keystone.server import wsgi
 
     app = wsgi.initialize_public_application()
-    waitress.serve(app, host="127.0.0.1", port=port, threads=4, _quiet=True)
+    # One thread: oslo.db opens SQLite transactions with a plain (deferred) BEGIN, so two
+    # requests that both read and then write deadlock on the lock upgrade and one fails at once
+    # with "database is locked" (no busy timeout helps); Tempest's parallel workers did that.
+    waitress.serve(app, host="127.0.0.1", port=port, threads=1, _quiet=True)
 
 
 if __name__ == "__main__":
