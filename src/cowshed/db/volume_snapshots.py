@@ -138,11 +138,14 @@ class SnapshotRepository:
             result = page(conn, volume_snapshots, query, conds, SNAPSHOT_SORT_KEYS)
             return _hydrate(conn, result.rows), result.count
 
-    def snapshot_usage(self, project_id: str) -> int:
+    def snapshot_usage(self, project_id: str) -> tuple[int, int]:
+        """(snapshots, gigabytes) a project uses; hidden snapshots no longer count."""
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).where(
+            row = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(
+                volume_snapshots.c.size), 0)).where(
                 volume_snapshots.c.project_id == project_id,
-                volume_snapshots.c.hidden.is_(False))).scalar_one())
+                volume_snapshots.c.hidden.is_(False))).one()
+        return int(row[0]), int(row[1])
 
     # -- attachments ----------------------------------------------------------------------------
 

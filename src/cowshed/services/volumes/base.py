@@ -25,6 +25,7 @@ from cowshed.services.volumes.attach import Attachments
 from cowshed.services.volumes.create import Creator
 from cowshed.services.volumes.lineage import Lineage
 from cowshed.services.volumes.operations import Operations
+from cowshed.services.volumes.quota_limits import QuotaLimits
 from cowshed.services.volumes.quotas import Quotas
 from cowshed.services.volumes.recovery import Recovery, VolumeRecovery
 from cowshed.services.volumes.runtime import Runtime
@@ -43,8 +44,7 @@ class ServiceBase:
         self._creator = Creator(self.rt, self._lineage, self._images)
         self._ops = Operations(self.rt, self._lineage, self._images, DataService(deps))
         self._attach = Attachments(self.rt)
-        self._quotas = Quotas(self.rt.db, self.rt.type_repo,
-                              [t.name for t in self.types.list()])
+        self._quotas = Quotas(self.rt.db, QuotaLimits(self.rt.type_repo, self.types))
         self.admin = VolumeAdmin(deps.settings, self.types, type_in_use=self._type_in_use,
                                  space=self._space, usage=self._usage)
 

@@ -82,16 +82,22 @@ class Creator:
             return self._from_volume(caller, size, volume_type, visible(caller, source_volid))
         if size is None:
             raise InvalidRequest(_BAD_SIZE)
-        vtype = self._type(volume_type, None)
+        vtype = self._type(caller, volume_type, None)
         if image_id is not None:
             image = self._image(caller, image_id, size)
             return CreateRequest(size, vtype, Origin(SourceKind.IMAGE, image_id), image=image)
         return CreateRequest(size, vtype, Origin(SourceKind.BLANK))
 
-    def _type(self, requested: str | None, inherited: str | None) -> str:
+    def _type(self, caller: Caller, requested: str | None, inherited: str | None) -> str:
+        """The type a new volume gets: the requested one (NotFound also for a private type
+        the caller may not use), else its source's, else the default; InvalidRequest when
+        the type's backend is not configured (Cinder: no valid backend)."""
         if requested is not None:
-            return self.rt.types.get(requested).name
-        return inherited or self.rt.types.default().name
+            name = self.rt.types.get(requested, caller).name
+        else:
+            name = inherited or self.rt.types.default().name
+        self.rt.types.backend_of(name)
+        return name
 
     def _from_snapshot(self, caller: Caller, size: int | None, volume_type: str | None,
                        snapshot_id: str, visible: Any) -> CreateRequest:
@@ -106,7 +112,7 @@ class Creator:
         if size < snap.size:
             raise InvalidRequest(f"Invalid input received: Volume size '{size}'GB cannot be "
                                  f"smaller than the snapshot size {snap.size}GB.")
-        return CreateRequest(size, self._type(volume_type, source.volume_type),
+        return CreateRequest(size, self._type(caller, volume_type, source.volume_type),
                              Origin(SourceKind.SNAPSHOT, snap.id), snapshot=snap, source=source)
 
     def _from_volume(self, caller: Caller, size: int | None, volume_type: str | None,
@@ -118,7 +124,7 @@ class Creator:
         if size < source.size:
             raise InvalidRequest(f"Invalid input received: Volume size '{size}'GB cannot be "
                                  f"smaller than the source volume size {source.size}GB.")
-        return CreateRequest(size, self._type(volume_type, source.volume_type),
+        return CreateRequest(size, self._type(caller, volume_type, source.volume_type),
                              Origin(SourceKind.VOLUME, source.id), source=source)
 
     def _image(self, caller: Caller, image_id: str, size: int) -> Image:

@@ -1,52 +1,34 @@
-"""Volume quotas and Cinder's absolute limits (read-only; the identity issue makes them
-settable). Enforced on create and extend: a request over a limit is StorageFull (Cinder: 413)."""
+"""Volume quotas and Cinder's absolute limits, enforced on create, extend and snapshot: a
+request over a limit is StorageFull (Cinder: 413). The limits in force come from
+:mod:`quota_limits` (built-in defaults, the ``default`` class, the project's own)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-
 from cowshed.db.repository import VolumeRepositories
-from cowshed.db.volume_types import VolumeTypeRepository
 from cowshed.domain.volumes import QuotaSet
 from cowshed.errors import StorageFull
-
-UNLIMITED = -1
-#: per-project defaults. Volume and snapshot counts are not limited (a deployment's own tests
-#: share one project); the total size is, so a huge request is refused before any byte moves.
-DEFAULTS: Mapping[str, int] = MappingProxyType({
-    "volumes": UNLIMITED, "snapshots": UNLIMITED, "gigabytes": 1000,
-    "per_volume_gigabytes": UNLIMITED, "backups": 10, "backup_gigabytes": 1000, "groups": 10,
-})
+from cowshed.services.volumes.quota_limits import UNLIMITED, QuotaLimits
 
 
 class Quotas:
-    def __init__(self, db: VolumeRepositories, limits: VolumeTypeRepository,
-                 type_names: list[str]) -> None:
+    def __init__(self, db: VolumeRepositories, limits: QuotaLimits) -> None:
         self.db = db
-        self.stored = limits
-        self.type_names = type_names
+        self.limits = limits
 
     def defaults(self) -> dict[str, int]:
         """Built-in defaults, then the ``default`` quota class set over the API."""
-        limits = dict(DEFAULTS)
-        for name in self.type_names:
-            for what in ("volumes", "gigabytes", "snapshots"):
-                limits[f"{what}_{name}"] = UNLIMITED
-        limits.update(self.stored.quota_limits("class", "default"))
-        return limits
+        return self.limits.class_limits()
 
     def limits_of(self, project_id: str) -> dict[str, int]:
         """The defaults with the project's own limits (set over the API) on top."""
-        limits = self.defaults()
-        limits.update(self.stored.quota_limits("project", project_id))
-        return limits
+        return self.limits.project_limits(project_id)
 
     def usage(self, project_id: str) -> dict[str, int]:
-        volumes, gigabytes = self.db.volume_usage(project_id)
-        snapshots = self.db.snapshot_usage(project_id)
+        volumes, volume_gb = self.db.volume_usage(project_id)
+        snapshots, snapshot_gb = self.db.snapshot_usage(project_id)
         used = dict.fromkeys(self.limits_of(project_id), 0)
-        used.update(volumes=volumes, gigabytes=gigabytes, snapshots=snapshots)
+        # Cinder's gigabytes counts volumes and snapshots together
+        used.update(volumes=volumes, gigabytes=volume_gb + snapshot_gb, snapshots=snapshots)
         return used
 
     def quota_set(self, project_id: str, *, usage: bool) -> QuotaSet:

@@ -101,8 +101,7 @@ class Runtime:
 
     def backend_name(self, type_name: str) -> str:
         """The ``[volume_backends.NAME]`` a volume type's volumes live on."""
-        vtype = self.types.get(type_name)
-        return vtype.backend or self.types.default().backend
+        return self.types.backend_of(type_name)
 
     def backend(self, type_name: str) -> VolumeBackendSpec:
         """The store and policy of a volume type's backend, built on first use."""

@@ -40,7 +40,7 @@ class SnapshotMethods(ServiceBase):
         if volume.status is VolumeStatus.IN_USE and not store.snapshot_while_attached:
             raise InvalidState(f"Invalid volume: volume type {volume.volume_type!r} cannot "
                                "snapshot an attached volume (qcow2 overlays); detach it first.")
-        self._quotas.check(volume.project_id, snapshots=1)
+        self._quotas.check(volume.project_id, snapshots=1, gigabytes=volume.size)
         snap = new_snapshot(caller, volume, name, description, metadata, self.rt.worker)
         self.rt.db.insert_snapshot(snap)
         self.rt.submit(snap.id, "snapshot", lambda: self._ops.snapshot_create(volume, snap))
