@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from cowshed.db.schema import tasks
 from cowshed.domain.clock import utcnow
-from cowshed.domain.tasks import Task
-from cowshed.errors import NotFound
+from cowshed.domain.tasks import Task, TaskQuery
+from cowshed.errors import InvalidRequest, NotFound
 
 
 class TaskRepository:
@@ -50,6 +50,34 @@ class TaskRepository:
         with self.engine.connect() as conn:
             rows = conn.execute(tasks.select().where(tasks.c.image_id == image_id, _unexpired())
                                 .order_by(tasks.c.created_at)).mappings().all()
+        return [_to_task(r) for r in rows]
+
+    def list_tasks(self, q: TaskQuery) -> list[Task]:
+        """A page of tasks in (sort column, id) order; an unknown marker is InvalidRequest."""
+        query = tasks.select()
+        if not q.all_projects:
+            query = query.where(tasks.c.owner == q.owner)
+        if q.status is not None:
+            query = query.where(tasks.c.status == q.status)
+        if q.type is not None:
+            query = query.where(tasks.c.type == q.type)
+        column = tasks.c[q.sort_key]
+        with self.engine.connect() as conn:
+            if q.marker is not None:
+                mark = conn.execute(tasks.select().where(tasks.c.id == q.marker)
+                                    ).mappings().first()
+                if mark is None:
+                    raise InvalidRequest(f"Invalid marker: task {q.marker} could not be found")
+                value, ident = mark[q.sort_key], mark["id"]
+                if q.ascending:
+                    query = query.where(sa.or_(column > value,
+                                               sa.and_(column == value, tasks.c.id > ident)))
+                else:
+                    query = query.where(sa.or_(column < value,
+                                               sa.and_(column == value, tasks.c.id < ident)))
+            order = ([column.asc(), tasks.c.id.asc()] if q.ascending
+                     else [column.desc(), tasks.c.id.desc()])
+            rows = conn.execute(query.order_by(*order).limit(q.limit)).mappings().all()
         return [_to_task(r) for r in rows]
 
     def tasks_in_status(self, statuses: Iterable[str]) -> list[Task]:

@@ -15,6 +15,7 @@ from cowshed.services.context import Deps
 from cowshed.services.identity.auth import Authenticator, NoAuth
 from cowshed.services.images.data import DataService
 from cowshed.services.images.imports import ImportService
+from cowshed.services.images.legacy_tasks import TaskService
 from cowshed.services.images.service import ImageService
 from cowshed.services.maintenance import Maintenance
 from cowshed.services.metadefs.service import MetadefService
@@ -38,6 +39,8 @@ class Services:
     #: the metadata definitions catalog (/v2/metadefs).
     metadefs: MetadefService
     maintenance: Maintenance
+    #: the task API (GET/POST /v2/tasks).
+    tasks: TaskService
 
     @property
     def settings(self) -> Settings:
@@ -83,6 +86,7 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
         imports=ImportService(deps, qemu), volumes=VolumeService(deps, qemu),
         auth=_authenticator(deps), metadefs=MetadefService(deps),
         maintenance=Maintenance(deps, settings.maintenance_interval),
+        tasks=TaskService(deps),
     )
 
 

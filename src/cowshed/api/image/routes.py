@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from cowshed.api.image import data, discovery, images, imports
+from cowshed.api.image import data, discovery, images, imports, tasks
 from cowshed.api.metadefs.routes import table as metadef_table
 from cowshed.api.routing import Table, build_routes
 
@@ -40,6 +40,9 @@ def table() -> Table:
         ("GET", "/v2/info/import", discovery.info_import),
         ("GET", "/v2/info/stores", discovery.info_stores),
         ("GET", "/v2/info/stores/detail", discovery.info_stores_detail),
+        ("GET", "/v2/tasks", tasks.list_tasks),
+        ("POST", "/v2/tasks", tasks.create_task),
+        # Glance answers DELETE /v2/tasks/{id} with 405 (tasks expire): the table's default
         ("GET", "/v2/tasks/{task_id}", imports.show_task),
     ]
 

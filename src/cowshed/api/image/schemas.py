@@ -6,6 +6,7 @@ from typing import Any
 
 from cowshed.domain.image_rules import UUID_RE
 from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, ImageStatus
+from cowshed.domain.tasks import TASK_TYPES
 
 
 def _ro(kind: object, description: str, **extra: object) -> dict[str, object]:
@@ -117,7 +118,7 @@ def task_schema() -> dict[str, Any]:
     return {
         "name": "task",
         "properties": {
-            "id": {"type": "string"}, "type": {"type": "string", "enum": ["import", "api_image_import"]},
+            "id": {"type": "string"}, "type": {"type": "string", "enum": list(TASK_TYPES)},
             "status": {"type": "string",
                        "enum": ["pending", "processing", "success", "failure"]},
             "input": {"type": ["null", "object"]}, "result": {"type": ["null", "object"]},
