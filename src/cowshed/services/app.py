@@ -16,6 +16,7 @@ from cowshed.services.identity.auth import Authenticator, NoAuth
 from cowshed.services.images.data import DataService
 from cowshed.services.images.imports import ImportService
 from cowshed.services.images.legacy_tasks import TaskService
+from cowshed.services.images.locations import LocationService
 from cowshed.services.images.service import ImageService
 from cowshed.services.maintenance import Maintenance
 from cowshed.services.metadefs.service import MetadefService
@@ -41,6 +42,8 @@ class Services:
     maintenance: Maintenance
     #: the task API (GET/POST /v2/tasks).
     tasks: TaskService
+    #: the locations API (POST/GET /v2/images/{id}/locations).
+    locations: LocationService
 
     @property
     def settings(self) -> Settings:
@@ -62,6 +65,7 @@ class Services:
         self.maintenance.stop()
         self.volumes.close()
         self.imports.close()
+        self.locations.close()
         self.deps.stores.close()
         self.deps.repo.engine.dispose()
 
@@ -86,7 +90,7 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
         imports=ImportService(deps, qemu), volumes=VolumeService(deps, qemu),
         auth=_authenticator(deps), metadefs=MetadefService(deps),
         maintenance=Maintenance(deps, settings.maintenance_interval),
-        tasks=TaskService(deps),
+        tasks=TaskService(deps), locations=LocationService(deps),
     )
 
 

@@ -57,6 +57,9 @@ IMAGE_RULES: Mapping[str, str] = {
                    "project_id:%(member_id)s))",
     "modify_member": f"{ADMIN} or (role:member and project_id:%(member_id)s)",
     "tasks_api_access": ADMIN,
+    # the locations API (2.17) is for services (Cinder, Nova) registering data they placed
+    "add_image_location": f"role:service or {ADMIN}",
+    "fetch_image_location": f"role:service or {ADMIN}",
     "stores_info_detail": ADMIN,
 }
 

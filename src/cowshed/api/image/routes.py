@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from cowshed.api.image import data, discovery, images, imports, tasks
+from cowshed.api.image import data, discovery, images, imports, locations, tasks
 from cowshed.api.metadefs.routes import table as metadef_table
 from cowshed.api.routing import Table, build_routes
 
@@ -31,6 +31,8 @@ def table() -> Table:
         ("PUT", _IMG + "/stage", imports.stage),
         ("POST", _IMG + "/import", imports.import_image),
         ("GET", _IMG + "/tasks", imports.image_tasks),
+        ("POST", _IMG + "/locations", locations.add_location),
+        ("GET", _IMG + "/locations", locations.list_locations),
         ("POST", _IMG + "/actions/deactivate", images.deactivate),
         ("POST", _IMG + "/actions/reactivate", images.reactivate),
         ("PUT", _IMG + "/tags/{tag}", images.add_tag),

@@ -12,6 +12,7 @@ The internal types ``api_image_import`` and ``location_import`` are made by the 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -42,8 +43,7 @@ class TaskService:
         """A page of tasks: every project's for an admin, else the caller's project's."""
         self._enforce(ctx)
         if not ctx.is_admin:
-            query = TaskQuery(**{**query.__dict__, "owner": ctx.project_id,
-                                 "all_projects": False})
+            query = replace(query, owner=ctx.project_id, all_projects=False)
         return self.repo.list_tasks(query)
 
     def create(self, ctx: RequestContext, body: Any) -> Task:
