@@ -160,6 +160,10 @@ class Settings:
     staging_expiry: int = 24 * 3600
     #: one log line per request (method, path, status, bytes, seconds, request id).
     access_log: bool = True
+    #: imports (web-download, glance-direct, copy-image) that run at once…
+    import_workers: int = 4
+    #: …and that may wait for a worker; past both, POST /import answers 429.
+    import_queue_size: int = 16
 
     @property
     def multistore(self) -> bool:

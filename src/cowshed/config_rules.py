@@ -49,6 +49,8 @@ RANGES: dict[str, Range] = {
     "web_download_rate_window": Range(1),
     "web_download_min_rate": Range(0),
     "staging_expiry": Range(1),
+    "import_workers": Range(1, 256),
+    "import_queue_size": Range(0),
     "token_expiration": Range(1),
     "lockout_failure_attempts": Range(1),
     "lockout_duration": Range(1),

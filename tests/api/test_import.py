@@ -558,8 +558,9 @@ def test_glance_direct_converts_to_raw(converting: Api, benign: dict[str, Benign
     else:
         _check_converted(api, image_id, case)
     driver = {"vhd": "vpc"}.get(case.declared_format, case.declared_format)
-    info, convert = api.audit.calls
+    info, measure, convert = api.audit.calls
     assert info.argv[1:4] == ("info", "-f", driver)
+    assert measure.argv[1:5] == ("measure", "--output=json", "-f", driver)
     assert convert.argv[1:5] == ("convert", "-f", driver, "-O") and convert.argv[5] == "raw"
 
 

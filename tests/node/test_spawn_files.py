@@ -58,8 +58,9 @@ def test_qcow2_spawn_overlays_a_raw_base(node_dir: Path, image_server: Server,
         disk_info = json.loads((node_dir / "instances" / "vm-a" / "disk.info").read_text())
         assert disk_info == {root.path: "qcow2"}
         assert record.image["properties"]["os_distro"] == "busybox"
-        # qemu-img info (agreeing with the inspector) ran before the convert, then the overlay
-        assert calls[:2] == ["info", "convert"] and "create" in calls
+        # qemu-img info (agreeing with the inspector) and measure (the output fits) ran before
+        # the convert, then the overlay
+        assert calls[:3] == ["info", "measure", "convert"] and "create" in calls
         # a second instance reuses the base: no download, no conversion
         calls.clear()
         node.spawn(SpawnRequest("vm-b", qcow2_image))

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cowshed.errors import ExternalToolError, InvalidRequest, UnsafeImage
+from cowshed.errors import ExternalToolError, InvalidRequest, StorageFull, UnsafeImage
 from cowshed.formats.inspect import DEFAULT_CONFIG, InspectorConfig, inspect_file
 from cowshed.formats.qemu_img import ImageInfo, QemuImg
 from cowshed.formats.types import (
@@ -49,10 +49,13 @@ class ConversionPolicy:
     target: ConversionTarget = ConversionTarget.KEEP
     vmdk_allowed_types: frozenset[str] = VMDK_ALLOWED_TYPES
     inspector: InspectorConfig = DEFAULT_CONFIG
+    #: largest converted image accepted, bytes (a deployment's ``image_size_cap``); None: any.
+    max_output_size: int | None = None
 
     @classmethod
     def from_setting(
-        cls, convert_to: str, *, inspector: InspectorConfig = DEFAULT_CONFIG
+        cls, convert_to: str, *, inspector: InspectorConfig = DEFAULT_CONFIG,
+        max_output_size: int | None = None,
     ) -> ConversionPolicy:
         """Build from a store's ``convert_to`` setting ("" keeps the format).
 
@@ -62,7 +65,7 @@ class ConversionPolicy:
             target = ConversionTarget(convert_to or "keep")
         except ValueError:
             raise InvalidRequest(f"cannot convert images to {convert_to!r}") from None
-        return cls(target=target, inspector=inspector)
+        return cls(target=target, inspector=inspector, max_output_size=max_output_size)
 
     def target_for(self, disk_format: str) -> DiskFormat:
         """The format an image declared as ``disk_format`` ends up in on this store."""
@@ -119,14 +122,16 @@ def convert_for_store(
 
     Steps: inspect the source (no subprocess) → ``qemu-img info`` (must agree) → refuse a
     backing file, an external data file, encryption, a disallowed VMDK create-type or an
-    oversized image → convert (sparse; the only scratch space used is the output) → fsync the
-    output and its directory → inspect the output (must be the target format). When the source
-    already is in the target format (or cannot be converted: iso, ami/ari/aki, ploop) nothing
-    is written and the result points at the source. ``target`` is "raw", "qcow2", "keep"
-    (also "") or a ConversionPolicy.
+    oversized image → ``qemu-img measure``: refuse an output above ``max_output_size`` or
+    larger than the free space (StorageFull) → convert (sparse; the only scratch space used is
+    the output) → fsync the output and its directory → inspect the output (must be the target
+    format). When the source already is in the target format (or cannot be converted: iso,
+    ami/ari/aki, ploop) nothing is written and the result points at the source. ``target``
+    is "raw", "qcow2", "keep" (also "") or a ConversionPolicy.
 
-    Raises UnsafeImage / FormatMismatch for refused images, ExternalToolError if qemu-img
-    fails (``dst_path`` is then removed), InvalidRequest for an unknown format or target.
+    Raises UnsafeImage / FormatMismatch for refused images, StorageFull for an output too
+    large, ExternalToolError if qemu-img fails (``dst_path`` is then removed), InvalidRequest
+    for an unknown format or target.
     """
     policy = target if isinstance(target, ConversionPolicy) else ConversionPolicy.from_setting(
         target
@@ -144,6 +149,7 @@ def convert_for_store(
     dst = Path(dst_path).absolute()
     if dst == src:
         raise InvalidRequest("conversion output must not be the source file")
+    _check_room(src, declared, info, dst, out_fmt, policy, qemu)
     with contextlib.ExitStack() as undo:
         undo.callback(_unlink_quietly, dst)
         qemu.convert(src, declared, dst, out_fmt, sparse=True)
@@ -178,6 +184,37 @@ def _check_info(info: ImageInfo, declared: DiskFormat, policy: ConversionPolicy)
             f"image refused (qemu-img info): virtual size {info.virtual_size} exceeds "
             f"{policy.inspector.max_virtual_size}"
         )
+
+
+def _check_room(src: Path, declared: DiskFormat, info: ImageInfo, dst: Path,
+                out_fmt: DiskFormat, policy: ConversionPolicy, qemu: QemuImg) -> None:
+    """Refuse (StorageFull) a conversion whose output would exceed the size cap or not fit on
+    the output's filesystem, before qemu-img writes a byte of it.
+
+    A small input can stand for a large output: a qcow2 whose L2 entries all point at one
+    cluster, compressed clusters of repeated bytes, or plain emptiness (a raw output is as
+    large as the virtual size, holes or not). ``qemu-img measure`` says what the output needs.
+    """
+    needed = qemu.measure(src, declared, out_fmt)
+    produced = info.virtual_size if out_fmt is DiskFormat.RAW else needed.required
+    cap = policy.max_output_size
+    if cap is not None and produced > cap:
+        raise StorageFull(
+            f"image refused (check output_size): as {out_fmt} it would be {produced} bytes "
+            f"(virtual size {info.virtual_size}), more than the image size cap of {cap} bytes"
+        )
+    free = free_bytes(dst.parent)
+    if needed.required > free:
+        raise StorageFull(
+            f"image refused (check free_space): converting it to {out_fmt} needs "
+            f"{needed.required} bytes, {free} are free on {dst.parent}"
+        )
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on ``directory``'s filesystem."""
+    stat = os.statvfs(directory)
+    return stat.f_bavail * stat.f_frsize
 
 
 def _fsync_file_and_dir(path: Path) -> None:

@@ -84,7 +84,7 @@ def test_convert_to_raw_keeps_content_and_sparseness(
     assert audited.qemu.compare(dst, "raw", case.content, "raw")
     # 2 MiB of data in 16 MiB: the zeros must stay holes
     assert dst.stat().st_blocks * 512 <= 3 * MiB
-    assert [c.operation for c in audited.calls] == ["info", "convert", "compare"]
+    assert [c.operation for c in audited.calls] == ["info", "measure", "convert", "compare"]
 
 
 def test_convert_raw_to_qcow2(benign: list[BenignCase], tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from cowshed.errors import (
     CowshedError,
     InvalidRequest,
     NotFound,
+    TooManyRequests,
 )
 from cowshed.formats.policy import ConversionPolicy, convert_for_store, inspection_required
 from cowshed.formats.qemu_img import QemuImg, default_qemu_img
@@ -40,7 +41,7 @@ from cowshed.services.images.inspection import inspector_config, inspector_for
 from cowshed.services.images.service import require_formats
 from cowshed.services.images.staging import ExpirySweeper, Staging
 from cowshed.services.images.webdownload import open_download
-from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive_sync
+from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,7 +75,10 @@ class ImportService:
         self.settings = deps.settings
         self._qemu = qemu
         self.access = ImageAccess(deps.repo, deps.policy)
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cowshed-import")
+        workers = self.settings.import_workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cowshed-import")
+        #: one per import running or waiting for a worker (start() takes, the worker returns)
+        self._slots = threading.BoundedSemaphore(workers + self.settings.import_queue_size)
         self.staging = Staging(deps, self.access)
         # a quarter of the expiry, so staged data goes at most 25 % late; at least every 10 min
         interval = min(max(self.settings.staging_expiry / 4, 1.0), 600.0)
@@ -115,22 +119,46 @@ class ImportService:
                           else "modify_image")
         targets = self._targets(image, request)
         self._precheck(image, request)
-        # A refused request changes nothing: its task row and the lock go again, and the
-        # image's status and os_glance_* properties are only written once it is accepted.
-        task = self._new_task(image_id, body, ctx.project_id)
+        # A refused request changes nothing: its slot, its task row and the lock go again, and
+        # the image's status and os_glance_* properties are only written once it is accepted.
+        self._take_slot()
+        try:
+            task = self._new_task(image_id, body, ctx.project_id)
+        except BaseException:
+            self._slots.release()
+            raise
         try:
             self._lock(image, task)
         except BaseException:
+            self._slots.release()
             self.repo.delete_task(task.id)
             raise
         try:
             self._begin(image, request, targets)
-            self._pool.submit(self._run, task, image_id, request, targets)
+            self._pool.submit(self._run_in_slot, task, image_id, request, targets)
         except BaseException:
+            self._slots.release()
             self.repo.release_property(image_id, LOCK, task.id)
             self.repo.delete_task(task.id)
             raise
         return task
+
+    def _take_slot(self) -> None:
+        """Reserve a place among the running and waiting imports, or refuse (429) at once:
+        imports that wait forever behind slow ones are worse than a clear "retry later"."""
+        if not self._slots.acquire(blocking=False):
+            workers, queue = self.settings.import_workers, self.settings.import_queue_size
+            raise TooManyRequests(
+                f"The import queue is full: {workers + queue} imports are running or waiting "
+                f"(import_workers={workers}, import_queue_size={queue}); retry later",
+                retry_after=30)
+
+    def _run_in_slot(self, task: Task, image_id: str, request: ImportRequest,
+                     targets: list[str]) -> None:
+        try:
+            self._run(task, image_id, request, targets)
+        finally:
+            self._slots.release()
 
     def _targets(self, image: Image, request: ImportRequest) -> list[str]:
         stores = self.deps.stores
@@ -322,7 +350,8 @@ class ImportService:
         out = self.settings.staging_dir / ".incoming" / f"{image_id}.{secrets.token_hex(6)}.part"
         scratch.append(out)
         policy = ConversionPolicy.from_setting(
-            self._conversion_target(targets), inspector=inspector_config(self.settings)
+            self._conversion_target(targets), inspector=inspector_config(self.settings),
+            max_output_size=self.settings.image_size_cap,
         )
         result = convert_for_store(staged, image.disk_format, out, policy, self.qemu)
         return _Source(result.path, result.disk_format, result.virtual_size, formats)
@@ -391,8 +420,7 @@ class ImportService:
         try:
             ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
                             inspector=None)
-            with path.open("rb") as fh:
-                drive_sync(fh, ingest)
+            drive_file(path, ingest)
             result = ingest.finish()
             stored = writer.commit()
         except BaseException:
