@@ -157,9 +157,9 @@ def test_drive_file_reads_only_the_data_of_a_sparse_file(tmp_path: Path) -> None
     result = ingest.finish()
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     with path.open("rb") as fh:
-        while block := fh.read(8 * MiB):
-            md5.update(block)
-            sha.update(block)
+        while chunk := fh.read(8 * MiB):
+            md5.update(chunk)
+            sha.update(chunk)
     assert (result.checksum, result.os_hash_value) == (md5.hexdigest(), sha.hexdigest())
     assert sink.written == size
     assert sum(read) <= 2 * block, f"{sum(read)} bytes read of a file with 4 KiB of data"
