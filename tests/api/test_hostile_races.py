@@ -325,8 +325,9 @@ def test_staged_data_never_imported_expires(tmp_path: Path) -> None:
         assert api.stage(old, b"\x02" * 4096).status_code == 204
         task = api.import_and_wait(old, {"method": {"name": "glance-direct"}})
         assert task["status"] == "success", task
-    # the background sweeper does the same without being asked
-    with running_api(replace(Settings(data_dir=tmp_path / "b"), staging_expiry=1)) as api:
+    # the maintenance sweep of a running server does the same without being asked
+    with running_api(replace(Settings(data_dir=tmp_path / "b"), staging_expiry=1,
+                             maintenance_interval=1)) as api:
         image_id = api.create(disk_format="raw", container_format="bare")["id"]
         assert api.stage(image_id, b"\x01" * 4096).status_code == 204
         _wait_status(api, image_id, "queued", timeout=20)

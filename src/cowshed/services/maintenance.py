@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from cowshed.services.context import Deps
+from cowshed.services.images.staging import expire_staged
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +20,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SweepReport:
     tasks_purged: int
+    staged_expired: int
 
 
 def sweep(deps: Deps) -> SweepReport:
-    """One round of upkeep: purge expired tasks."""
-    return SweepReport(tasks_purged=deps.repo.purge_expired_tasks())
+    """One round of upkeep: purge expired tasks, expire staged data nobody imported."""
+    return SweepReport(tasks_purged=deps.repo.purge_expired_tasks(),
+                       staged_expired=expire_staged(deps))
 
 
 class Maintenance:

@@ -39,7 +39,7 @@ from cowshed.services.images.access import ImageAccess
 from cowshed.services.images.import_request import ImportRequest, parse_import_request
 from cowshed.services.images.inspection import inspector_config, inspector_for
 from cowshed.services.images.service import require_formats
-from cowshed.services.images.staging import ExpirySweeper, Staging
+from cowshed.services.images.staging import Staging
 from cowshed.services.images.webdownload import open_download
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive_file
 
@@ -80,10 +80,6 @@ class ImportService:
         #: one per import running or waiting for a worker (start() takes, the worker returns)
         self._slots = threading.BoundedSemaphore(workers + self.settings.import_queue_size)
         self.staging = Staging(deps, self.access)
-        # a quarter of the expiry, so staged data goes at most 25 % late; at least every 10 min
-        interval = min(max(self.settings.staging_expiry / 4, 1.0), 600.0)
-        self._sweeper = ExpirySweeper(self.staging, interval)
-        self._sweeper.start()
 
     @property
     def qemu(self) -> QemuImg:
@@ -92,7 +88,6 @@ class ImportService:
         return self._qemu
 
     def close(self) -> None:
-        self._sweeper.stop()
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     # -- stage ----------------------------------------------------------------------------

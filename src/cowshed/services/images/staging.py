@@ -3,8 +3,8 @@
 Staged data lives in the staging store under the image id while the image is ``uploading``.
 Two leftovers are closed here: a DELETE that lands while a stage streams (the stage's commit
 would otherwise publish a staged file for an image that no longer exists), and an image staged
-and never imported, which :meth:`Staging.expire` returns to ``queued`` after
-``staging_expiry`` seconds (Glance cleans its staging area at start-up only).
+and never imported, which :func:`expire_staged` (run by the maintenance sweep) returns to
+``queued`` after ``staging_expiry`` seconds (Glance cleans its staging area at start-up only).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -111,58 +110,36 @@ class Staging:
             self.deps.staging.delete(image_id)
 
     def expire(self, now: float | None = None) -> int:
-        """Return images staged more than ``staging_expiry`` seconds ago and never imported
-        to ``queued``, removing their staged data; returns how many.
+        """See :func:`expire_staged`."""
+        return expire_staged(self.deps, now)
 
-        Only committed staged files count (a stage in progress has none yet), only images
-        still ``uploading`` and not locked by an import; the status compare-and-set makes an
-        import that starts at the same moment and the expiry exclude each other.
-        """
-        limit = (time.time() if now is None else now) - self.settings.staging_expiry
-        expired = 0
-        for image_id in self.repo.ids_in_status([ImageStatus.UPLOADING]):
-            path = self.deps.staging.local_path(image_id)
-            try:
-                if path is None or _mtime(path) > limit:
-                    continue
-                image = self.repo.get_image(image_id)
-                if _IMPORT_LOCK in image.properties:
-                    continue
-                self.repo.set_status(image_id, ImageStatus.UPLOADING, ImageStatus.QUEUED)
-            except (FileNotFoundError, NotFound, InvalidStatusTransition):
+
+def expire_staged(deps: Deps, now: float | None = None) -> int:
+    """Return images staged more than ``staging_expiry`` seconds ago and never imported to
+    ``queued``, removing their staged data; returns how many (the maintenance sweep runs this).
+
+    Only committed staged files count (a stage in progress has none yet), only images still
+    ``uploading`` and not locked by an import; the status compare-and-set makes an import that
+    starts at the same moment and the expiry exclude each other.
+    """
+    limit = (time.time() if now is None else now) - deps.settings.staging_expiry
+    expired = 0
+    for image_id in deps.repo.ids_in_status([ImageStatus.UPLOADING]):
+        path = deps.staging.local_path(image_id)
+        try:
+            if path is None or _mtime(path) > limit:
                 continue
-            with contextlib.suppress(NotFound):
-                self.deps.staging.delete(image_id)
-            log.info("staged data of image %s expired (never imported)", image_id)
-            expired += 1
-        return expired
+            if _IMPORT_LOCK in deps.repo.get_image(image_id).properties:
+                continue
+            deps.repo.set_status(image_id, ImageStatus.UPLOADING, ImageStatus.QUEUED)
+        except (FileNotFoundError, NotFound, InvalidStatusTransition):
+            continue
+        with contextlib.suppress(NotFound):
+            deps.staging.delete(image_id)
+        log.info("staged data of image %s expired (never imported)", image_id)
+        expired += 1
+    return expired
 
 
 def _mtime(path: str) -> float:
     return os.stat(path).st_mtime
-
-
-class ExpirySweeper:
-    """Runs :meth:`Staging.expire` in a daemon thread every ``interval`` seconds."""
-
-    def __init__(self, staging: Staging, interval: float) -> None:
-        self._staging = staging
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cowshed-staging-expiry",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._staging.expire()
-            except Exception:  # a database hiccup: the next round tries again
-                log.exception("staging expiry failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
