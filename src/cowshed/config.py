@@ -102,6 +102,8 @@ class Settings:
     api_limit_max: int = 1000
     image_tag_quota: int = 128
     image_property_quota: int = 128
+    #: members (projects shared with) per image (Glance's image_member_quota).
+    image_member_quota: int = 128
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     #: owner recorded on images until identity lands (requests run as one admin).
     default_owner: str = "admin"
@@ -164,6 +166,9 @@ class Settings:
     import_workers: int = 4
     #: …and that may wait for a worker; past both, POST /import answers 429.
     import_queue_size: int = 16
+    #: the standalone tokens' Fernet key (0600); empty: ``<data_dir>/identity/token.key``.
+    #: Every process of a deployment must use the same key.
+    token_key_file: str = ""
 
     @property
     def multistore(self) -> bool:
@@ -172,6 +177,11 @@ class Settings:
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'cowshed.db'}"
+
+    @property
+    def token_key_path(self) -> Path:
+        return Path(self.token_key_file) if self.token_key_file else \
+            self.data_dir / "identity" / "token.key"
 
     @property
     def staging_dir(self) -> Path:
@@ -240,7 +250,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not key.startswith(ENV_PREFIX):
             continue
         name = key[len(ENV_PREFIX):].lower()
-        if name in ("config", "require_ceph", "test_slow", "test_database_url"):
+        if name in ("config", "require_ceph", "test_slow", "test_database_url", "test_auth"):
             continue  # consumed elsewhere (file location, test switches)
         if name.startswith("node_"):
             continue  # the [node] table's COWSHED_NODE_* variables, parsed with it

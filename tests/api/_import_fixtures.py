@@ -33,7 +33,7 @@ from cowshed.api.app import create_app
 from cowshed.config import Settings
 from cowshed.formats.qemu_img import QemuImg, QemuImgCall
 from cowshed.services.app import Services, open_services
-from tests.api.helpers import fresh_database_url
+from tests.api.helpers import authenticate, fresh_database_url, with_test_auth
 
 TERMINAL = ("success", "failure")
 JSON = {"Accept": "application/json"}
@@ -142,6 +142,7 @@ class Api:
 def running_api(settings: Settings, audit: QemuAudit | None = None) -> Iterator[Api]:
     """The app in-process over services whose imports use ``audit``'s QemuImg."""
     audit = audit or QemuAudit()
+    settings = with_test_auth(settings)
     url = "" if settings.database_url else fresh_database_url()
     if url:  # $COWSHED_TEST_DATABASE_URL set: a fresh PostgreSQL schema
         settings = dataclasses.replace(settings, database_url=url)
@@ -149,7 +150,7 @@ def running_api(settings: Settings, audit: QemuAudit | None = None) -> Iterator[
     assert svc.imports.qemu is audit.qemu, "the import service must use the audited qemu-img"
     try:
         with TestClient(create_app(settings, services=svc), headers=JSON) as client:
-            yield Api(client, svc, audit)
+            yield Api(authenticate(client), svc, audit)
     finally:
         svc.close()
 

@@ -22,8 +22,10 @@ from tests.api.helpers import (
     OCTET,
     TEST_DATABASE_URL,
     TestClient,
+    authenticate,
     drop_test_schemas,
     fresh_database_url,
+    with_test_auth,
 )
 
 CreateImage = Callable[..., dict[str, Any]]
@@ -54,7 +56,11 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     if TEST_DATABASE_URL:
         return None
     template = tmp_path_factory.mktemp("template")
-    open_services(load_settings(data_dir=template, environ={})).close()
+    services = open_services(with_test_auth(load_settings(data_dir=template, environ={})))
+    # under COWSHED_TEST_AUTH=standalone the template holds the admin already: each test's
+    # start then finds it instead of hashing its password again
+    services.bootstrap_identity("http://testserver/identity")
+    services.close()
     return template / "cowshed.db"
 
 
@@ -67,14 +73,14 @@ def settings(data_dir: Path, migrated_db: Path | None) -> Settings:
         shutil.copyfile(migrated_db, data_dir / "cowshed.db")
         environ = {}
     # environ={} keeps a developer's COWSHED_* variables out of the tests.
-    return load_settings(data_dir=data_dir, environ=environ)
+    return with_test_auth(load_settings(data_dir=data_dir, environ=environ))
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     # raise_server_exceptions=False: a bug must show up as the 500 a real client would see.
     with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
+        yield authenticate(test_client)
 
 
 @pytest.fixture

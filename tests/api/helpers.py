@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import os
 import re
 import warnings
+from datetime import timedelta
 
 import httpx
 import sqlalchemy as sa
+
+from cowshed.config import Settings
+from cowshed.domain.clock import utcnow
+from cowshed.domain.identity import DEFAULT_DOMAIN_ID
+from cowshed.services.app import Services
 
 with warnings.catch_warnings():
     # starlette warns at import time that it prefers httpx2; httpx is what the project pins.
@@ -24,6 +31,11 @@ __all__ = ["TestClient"]
 TEST_DATABASE_URL = os.environ.get("COWSHED_TEST_DATABASE_URL", "")
 TEST_SCHEMA_PREFIX = "cowshed_test_"
 _schema_ids = itertools.count()
+
+#: ``standalone`` runs the API tests with the standalone identity and an admin token on every
+#: client (CI runs the suite both ways); anything else: noauth.
+TEST_AUTH = os.environ.get("COWSHED_TEST_AUTH", "noauth")
+ADMIN_PASSWORD = "test-admin-password"
 
 OCTET = {"Content-Type": "application/octet-stream"}
 PATCH21 = "application/openstack-images-v2.1-json-patch"
@@ -59,6 +71,10 @@ def raw_request(client: TestClient, method: str, url: str,
 
     Runs the already started app of ``client`` through httpx's ASGI transport.
     """
+
+    token = client.headers.get("x-auth-token")
+    if token is not None:
+        headers = [*headers, (b"x-auth-token", token.encode())]
 
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=client.app, raise_app_exceptions=False)
@@ -101,3 +117,37 @@ def drop_test_schemas() -> None:
                 conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
     finally:
         engine.dispose()
+
+
+def with_test_auth(settings: Settings) -> Settings:
+    """``settings`` under the strategy the suite runs with (COWSHED_TEST_AUTH)."""
+    if TEST_AUTH != "standalone":
+        return settings
+    return dataclasses.replace(settings, auth_strategy="standalone",
+                               admin_password=ADMIN_PASSWORD)
+
+
+def admin_token(services: Services) -> str | None:
+    """A real admin token of the running app's standalone identity (None under noauth).
+
+    Sealed directly by the token codec rather than by a password login, which would cost a KDF
+    run per test; it is validated by the middleware like any other token.
+    """
+    if services.tokens is None:
+        return None
+    settings = services.settings
+    repo = services.identity.repo
+    admin = repo.user_by_name(settings.admin_user, DEFAULT_DOMAIN_ID)
+    project = repo.project_by_name(settings.admin_project, DEFAULT_DOMAIN_ID)
+    now = utcnow()
+    token, _ = services.tokens.codec.issue(admin.id, project.id, None, ("password",), now,
+                                           now + timedelta(hours=4))
+    return token
+
+
+def authenticate(client: TestClient) -> TestClient:
+    """Give ``client`` (whose app has started) the admin token, if the app needs one."""
+    token = admin_token(client.app.state.services)  # type: ignore[attr-defined]
+    if token is not None:
+        client.headers["X-Auth-Token"] = token
+    return client

@@ -9,6 +9,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from cowshed.api.app import create_app
 from cowshed.api.auth import MAX_TOKEN, is_public
 from cowshed.cli.main import main
 from cowshed.config import Settings
@@ -28,12 +29,14 @@ def test_every_response_has_a_request_id(client: TestClient) -> None:
     assert len(seen) == 4
 
 
-def test_noauth_runs_as_admin_of_default_owner(client: TestClient) -> None:
-    # any token, a long one, or none at all: noauth does not read it
-    for headers in ({}, {"X-Auth-Token": "whatever"}, {"X-Auth-Token": "x" * 100}):
-        resp = client.post("/v2/images", json={"name": "n"}, headers=headers)
-        assert resp.status_code == 201
-        assert resp.json()["owner"] == "admin"
+def test_noauth_runs_as_admin_of_default_owner(settings: Settings) -> None:
+    noauth = dataclasses.replace(settings, auth_strategy="noauth")
+    with TestClient(create_app(noauth)) as client:
+        # any token, a long one, or none at all: noauth does not read it
+        for headers in ({}, {"X-Auth-Token": "whatever"}, {"X-Auth-Token": "x" * 100}):
+            resp = client.post("/v2/images", json={"name": "n"}, headers=headers)
+            assert resp.status_code == 201
+            assert resp.json()["owner"] == "admin"
 
 
 @pytest.mark.parametrize(("method", "path", "public"), [
@@ -64,6 +67,7 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 def test_noauth_refuses_remote_addresses(settings: Settings,
                                          caplog: pytest.LogCaptureFixture) -> None:
+    settings = dataclasses.replace(settings, auth_strategy="noauth")
     with pytest.raises(ConfigError, match="not a loopback address"):
         check_listen(settings, "0.0.0.0")
     with caplog.at_level(logging.WARNING):
@@ -74,6 +78,7 @@ def test_noauth_refuses_remote_addresses(settings: Settings,
 
 def test_serve_refuses_noauth_on_all_interfaces(settings: Settings) -> None:
     result = CliRunner().invoke(main, ["serve", "--data-dir", str(settings.data_dir),
-                                       "--host", "0.0.0.0", "--port", "1"])
+                                       "--host", "0.0.0.0", "--port", "1",
+                                       "--auth-strategy", "noauth"])
     assert result.exit_code == 1
     assert "not a loopback address" in result.output

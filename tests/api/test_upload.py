@@ -254,11 +254,15 @@ async def _during_slow_upload(settings: Any, meanwhile: Any) -> tuple[int, int, 
     import httpx
 
     from cowshed.api.app import create_app
+    from tests.api.helpers import admin_token
 
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        token = admin_token(app.state.services)
+        headers = {"X-Auth-Token": token} if token else {}
+        async with httpx.AsyncClient(transport=transport, base_url="http://t",
+                                     headers=headers) as c:
             image_id = (await c.post("/v2/images", json={
                 "disk_format": "raw", "container_format": "bare"})).json()["id"]
             gate = asyncio.Event()

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from cowshed.api.access_log import AccessLogMiddleware
 from cowshed.api.auth import AuthMiddleware
@@ -22,6 +22,8 @@ from cowshed.api.errors import (
     handle_cowshed_error,
     handle_unexpected,
 )
+from cowshed.api.identity.app import identity_app
+from cowshed.api.identity.tokens import root as identity_root
 from cowshed.api.image import discovery
 from cowshed.api.image.routes import routes as image_routes
 from cowshed.api.protocol import HttpVersionGuard
@@ -46,10 +48,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, services: Services | None = None, *,
-               recover: bool = True) -> Starlette:
+               recover: bool = True, listen_url: str = "http://127.0.0.1:9292") -> Starlette:
     """Build the app. Services are opened (unless given) at start-up, and crash recovery runs
     unless ``recover`` is false (``cowshed serve`` recovers itself, once it holds the data-dir
-    lock and its port)."""
+    lock and its port). ``listen_url`` is where this server listens, for the ``openrc`` the
+    standalone bootstrap writes when ``public_endpoint`` is not set."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -59,6 +62,10 @@ def create_app(settings: Settings, services: Services | None = None, *,
             report = svc.recover()
             log.info("started on %s: %s", settings.data_dir, report)
         app.state.services = svc
+        if identity is not None:
+            identity.state.services = svc
+            svc.bootstrap_identity(settings.public_endpoint.rstrip("/") + "/identity"
+                                   if settings.public_endpoint else listen_url + "/identity")
         svc.maintenance.start()
         try:
             yield
@@ -70,12 +77,17 @@ def create_app(settings: Settings, services: Services | None = None, *,
     images = image_routes()
     # outermost, so refusals made by inner layers are logged too
     access = [Middleware(AccessLogMiddleware)] if settings.access_log else []
+    # the standalone identity answers under /identity on the same port (docs/identity.md)
+    identity = identity_app() if settings.auth_strategy == "standalone" else None
+    mounts: list[BaseRoute] = []
+    if identity is not None:
+        mounts = [Route("/identity", identity_root), Mount("/identity", app=identity)]
     app = Starlette(
         # each API is mounted under its catalog prefix; the image API also answers at the root,
         # as Glance does, so it comes last; the volume API renders its own (Cinder) errors.
         # Glance's routes never redirect: /v2/images/ and /v2/images//file are 404, not the
         # list (Starlette would redirect a trailing slash), so neither router does.
-        routes=[Route("/image", discovery.root),
+        routes=[*mounts, Route("/image", discovery.root),
                 Mount("/image", app=Router(images, redirect_slashes=False)),
                 Mount("/volume", app=VolumeApp()), *dashboard_routes(), *images],
         lifespan=lifespan,

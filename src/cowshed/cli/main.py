@@ -14,6 +14,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from cowshed.cli.identity import identity
     from cowshed.cli.images import image
     from cowshed.cli.metadefs import metadefs
     from cowshed.cli.node import node
@@ -26,6 +27,7 @@ def _register() -> None:
     main.add_command(node)
     main.add_command(volume)
     main.add_command(snapshot)
+    main.add_command(identity)
     try:
         from cowshed.cli.dev import dev
     except ImportError:  # pragma: no cover - dev tools are optional

@@ -87,7 +87,10 @@ def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket,
     services.recover()
     # last: any earlier refusal prints its one line without this check's noauth banner first
     check_listen(settings, host)
-    app = create_app(settings, services, recover=False)
+    # where the standalone bootstrap's openrc points when public_endpoint is not set
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    local = f"[{local}]" if ":" in local else local
+    app = create_app(settings, services, recover=False, listen_url=f"http://{local}:{port}")
     # httptools and uvloop (uvicorn[standard]) named outright: "auto" would fall back to the
     # pure-Python h11 parser and asyncio loop without a word when they are missing.
     config = uvicorn.Config(app, log_level=log_level, access_log=False, http="httptools",

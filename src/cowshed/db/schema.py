@@ -260,3 +260,53 @@ volume_attachments = sa.Table(
     sa.Column("detach_time", sa.DateTime, nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
+
+# -- standalone identity (services/identity) ---------------------------------------------------
+
+identity_projects = sa.Table(
+    "identity_projects", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("domain_id", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("domain_id", "name", name="uq_identity_projects_name"),
+)
+
+identity_users = sa.Table(
+    "identity_users", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("domain_id", sa.String(64), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("default_project_id", sa.String(64), nullable=True),
+    sa.Column("email", sa.String(255), nullable=True),
+    sa.Column("tokens_valid_after", sa.DateTime, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("domain_id", "name", name="uq_identity_users_name"),
+)
+
+identity_roles = sa.Table(
+    "identity_roles", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+)
+
+identity_assignments = sa.Table(
+    "identity_assignments", metadata,
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("identity_users.id", ondelete="CASCADE"),
+              primary_key=True),
+    # "project:<id>" or "domain:<id>": one key column keeps the primary key simple
+    sa.Column("target", sa.String(80), primary_key=True),
+    sa.Column("role_id", sa.String(64), sa.ForeignKey("identity_roles.id", ondelete="CASCADE"),
+              primary_key=True),
+)
+
+identity_revoked_tokens = sa.Table(
+    "identity_revoked_tokens", metadata,
+    sa.Column("audit_id", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)

@@ -7,16 +7,23 @@ from dataclasses import dataclass, replace
 from cowshed.backends.file import FileBackend, FileConfig
 from cowshed.config import Settings
 from cowshed.db.engine import create_engine
+from cowshed.db.identity import IdentityRepository
 from cowshed.db.repository import Repository
 from cowshed.domain.context import RequestContext, local_admin
 from cowshed.errors import ConfigError
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.context import Deps
 from cowshed.services.identity.auth import Authenticator, NoAuth
+from cowshed.services.identity.bootstrap import BootstrapResult, bootstrap
+from cowshed.services.identity.login import StandaloneAuth, TokenService
+from cowshed.services.identity.ratelimit import LoginLimiter
+from cowshed.services.identity.service import IdentityService
+from cowshed.services.identity.tokens import TokenCodec, load_key
 from cowshed.services.images.data import DataService
 from cowshed.services.images.imports import ImportService
 from cowshed.services.images.legacy_tasks import TaskService
 from cowshed.services.images.locations import LocationService
+from cowshed.services.images.members import MemberService
 from cowshed.services.images.service import ImageService
 from cowshed.services.maintenance import Maintenance
 from cowshed.services.metadefs.service import MetadefService
@@ -34,6 +41,7 @@ class Services:
     images: ImageService
     data: DataService
     imports: ImportService
+    members: MemberService
     volumes: VolumeService
     #: who a request's token stands for, per ``auth_strategy``.
     auth: Authenticator
@@ -44,6 +52,10 @@ class Services:
     tasks: TaskService
     #: the locations API (POST/GET /v2/images/{id}/locations).
     locations: LocationService
+    #: users, projects, roles (the standalone identity; the CLI manages it in any strategy).
+    identity: IdentityService
+    #: standalone tokens; None unless ``auth_strategy`` is standalone.
+    tokens: TokenService | None = None
 
     @property
     def settings(self) -> Settings:
@@ -53,6 +65,12 @@ class Services:
         """The context of whoever holds the deployment's files (the CLI, scripts): admin over
         every project, creating into ``default_owner``."""
         return local_admin(self.settings.default_owner)
+
+    def bootstrap_identity(self, auth_url: str) -> BootstrapResult | None:
+        """Create the standalone admin, project and roles if missing (standalone only)."""
+        if self.settings.auth_strategy != "standalone":
+            return None
+        return bootstrap(self.identity.repo, self.settings, auth_url)
 
     def recover(self) -> RecoveryReport:
         report = recover(self.deps)
@@ -85,17 +103,28 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
     )
     deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging,
                 policy=load_policy(settings.policy_file))
+    identity = IdentityService(IdentityRepository(engine), deps.policy)
+    tokens = _tokens(identity, settings, deps) if settings.auth_strategy == "standalone" else None
     return Services(
         deps=deps, images=ImageService(deps), data=DataService(deps),
-        imports=ImportService(deps, qemu), volumes=VolumeService(deps, qemu),
-        auth=_authenticator(deps), metadefs=MetadefService(deps),
+        imports=ImportService(deps, qemu), members=MemberService(deps),
+        volumes=VolumeService(deps, qemu), metadefs=MetadefService(deps),
         maintenance=Maintenance(deps, settings.maintenance_interval),
         tasks=TaskService(deps), locations=LocationService(deps),
+        auth=_authenticator(deps, tokens), identity=identity, tokens=tokens,
     )
 
 
-def _authenticator(deps: Deps) -> Authenticator:
+def _tokens(identity: IdentityService, settings: Settings, deps: Deps) -> TokenService:
+    limiter = LoginLimiter(settings.lockout_failure_attempts, settings.lockout_duration)
+    codec = TokenCodec(load_key(settings.token_key_path))
+    return TokenService(identity.repo, codec, deps.policy, settings.token_expiration, limiter)
+
+
+def _authenticator(deps: Deps, tokens: TokenService | None) -> Authenticator:
     strategy = deps.settings.auth_strategy
     if strategy == "noauth":
         return NoAuth(deps.settings)
+    if strategy == "standalone" and tokens is not None:
+        return StandaloneAuth(tokens)
     raise ConfigError(f"auth_strategy {strategy!r} is not available yet")

@@ -82,8 +82,22 @@ METADEF_RULES: Mapping[str, str] = {
         "remove_metadef_resource_type_association")},
 }
 
-#: every service's defaults; a service adds its table here (volumes, identity …).
-DEFAULTS: dict[str, Mapping[str, str]] = {"image": IMAGE_RULES, "metadefs": METADEF_RULES}
+
+SELF = "user_id:%(target.user.id)s"
+#: the identity rules (Keystone's names), overridable in policy_file like the image ones.
+IDENTITY_RULES: Mapping[str, str] = {
+    "identity:admin_required": ADMIN,
+    "identity:get_user": f"{ADMIN} or {SELF}",
+    "identity:list_user_projects": f"{ADMIN} or {SELF}",
+    "identity:change_password": SELF,
+    "identity:validate_token": f"{ADMIN} or user_id:%(target.token.user_id)s",
+    "identity:revoke_token": f"{ADMIN} or user_id:%(target.token.user_id)s",
+}
+
+
+#: every service's defaults; a service adds its table here (volumes …).
+DEFAULTS: dict[str, Mapping[str, str]] = {
+    "image": IMAGE_RULES, "metadefs": METADEF_RULES, "identity": IDENTITY_RULES}
 
 
 class Policy:

@@ -13,7 +13,7 @@ from cowshed.api.image.patch import media_type, parse_patch
 from cowshed.api.image.query import parse_list_query
 from cowshed.api.image.views import image_view
 from cowshed.api.routing import utf8_path
-from cowshed.errors import Forbidden, InvalidRequest, NotFound
+from cowshed.errors import InvalidRequest, NotFound
 
 
 def _view(request: Request, image: object) -> dict[str, object]:
@@ -105,14 +105,6 @@ async def reactivate(request: Request) -> Response:
     await call(services(request).images.reactivate, request_context(request),
                request.path_params["image_id"])
     return Response(status_code=204)
-
-
-async def list_members(request: Request) -> Response:
-    image = await call(services(request).images.get, request_context(request),
-                       request.path_params["image_id"])
-    if str(image.visibility) != "shared":
-        raise Forbidden("Only shared images have members.")
-    return json_response({"members": [], "schema": "/v2/schemas/members"})
 
 
 async def delete_from_store(request: Request) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from cowshed.api.image import data, discovery, images, imports, locations, tasks
+from cowshed.api.image import data, discovery, images, imports, locations, members, tasks
 from cowshed.api.metadefs.routes import table as metadef_table
 from cowshed.api.routing import Table, build_routes
 
@@ -37,7 +37,11 @@ def table() -> Table:
         ("POST", _IMG + "/actions/reactivate", images.reactivate),
         ("PUT", _IMG + "/tags/{tag}", images.add_tag),
         ("DELETE", _IMG + "/tags/{tag}", images.remove_tag),
-        ("GET", _IMG + "/members", images.list_members),
+        ("GET", _IMG + "/members", members.list_members),
+        ("POST", _IMG + "/members", members.add_member),
+        ("GET", _IMG + "/members/{member_id}", members.show_member),
+        ("PUT", _IMG + "/members/{member_id}", members.update_member),
+        ("DELETE", _IMG + "/members/{member_id}", members.remove_member),
         ("DELETE", "/v2/stores/{store}/{image_id}", images.delete_from_store),
         ("GET", "/v2/info/import", discovery.info_import),
         ("GET", "/v2/info/stores", discovery.info_stores),

@@ -1,0 +1,214 @@
+"""``cowshed identity user|project|role …``: the standalone identity, through the library.
+
+Whoever runs these holds the deployment's files, so they act as the local admin (as
+``keystone-manage`` does); they work in any ``auth_strategy``, e.g. to prepare users before
+switching a deployment to ``standalone``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from cowshed.cli.common import CowshedGroup, deployment_options
+from cowshed.cli.common import library as open_library
+from cowshed.cli.render import format_option
+from cowshed.domain.identity import Assignment, Project, Role, User
+from cowshed.services.app import Services
+from cowshed.services.identity.bootstrap import ensure_roles
+from cowshed.services.identity.service import UserChanges
+
+
+@contextmanager
+def library(data_dir: Path | None, config_file: Path | None) -> Iterator[Services]:
+    """The library, with the roles every deployment has (admin, member, reader) in place."""
+    with open_library(data_dir, config_file) as svc:
+        ensure_roles(svc.identity.repo)
+        yield svc
+
+
+def _rows(rows: Iterable[dict[str, Any]], output: str) -> None:
+    rows = list(rows)
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for key in rows[0] if rows else ("id", "name"):
+        table.add_column(key.replace("_", " ").title(), overflow="fold")
+    for row in rows:
+        table.add_row(*("-" if v is None else str(v) for v in row.values()))
+    Console(soft_wrap=False).print(table)
+
+
+def _user(u: User) -> dict[str, Any]:
+    return {"id": u.id, "name": u.name, "enabled": u.enabled,
+            "default_project_id": u.default_project_id}
+
+
+def _project(p: Project) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "enabled": p.enabled, "description": p.description}
+
+
+def _role(r: Role) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name}
+
+
+@click.group(cls=CowshedGroup)
+def identity() -> None:
+    """Users, projects and roles of the standalone identity (docs/identity.md)."""
+
+
+@identity.group(cls=CowshedGroup)
+def user() -> None:
+    """Users: list, create, set, delete."""
+
+
+@user.command("list")
+@deployment_options
+@format_option
+def user_list(data_dir: Path | None, config_file: Path | None, output: str) -> None:
+    """List users."""
+    with library(data_dir, config_file) as svc:
+        _rows((_user(u) for u in svc.identity.list_users(svc.admin_context())), output)
+
+
+@user.command("create")
+@deployment_options
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The user's password (prompted for if not given).")
+@click.option("--project", default=None, help="Default project, name or id.")
+@click.option("--role", default=None, help="Also grant this role on --project (e.g. member).")
+@format_option
+def user_create(data_dir: Path | None, config_file: Path | None, name: str, password: str,
+                project: str | None, role: str | None, output: str) -> None:
+    """Create a user (and grant it a role on its project)."""
+    with library(data_dir, config_file) as svc:
+        ctx = svc.admin_context()
+        project_id = svc.identity.find_project(ctx, project).id if project else None
+        if role and not project_id:
+            raise click.UsageError("--role needs --project")
+        created = svc.identity.create_user(ctx, name, password, default_project_id=project_id)
+        if role and project_id:
+            _grant(svc, created.name, project_id, role, add=True)
+        _rows([_user(created)], output)
+
+
+@user.command("set")
+@deployment_options
+@click.argument("name")
+@click.option("--password", default=None, help="New password (ends the user's tokens).")
+@click.option("--enable/--disable", "enabled", default=None,
+              help="Enable or disable the user (disabling ends its tokens).")
+def user_set(data_dir: Path | None, config_file: Path | None, name: str, password: str | None,
+             enabled: bool | None) -> None:
+    """Change a user's password or enable/disable it."""
+    with library(data_dir, config_file) as svc:
+        ctx = svc.admin_context()
+        found = svc.identity.find_user(ctx, name)
+        svc.identity.update_user(ctx, found.id, UserChanges(password=password, enabled=enabled))
+
+
+@user.command("delete")
+@deployment_options
+@click.argument("names", nargs=-1, required=True)
+def user_delete(data_dir: Path | None, config_file: Path | None, names: tuple[str, ...]) -> None:
+    """Delete users (their tokens stop working at once)."""
+    with library(data_dir, config_file) as svc:
+        ctx = svc.admin_context()
+        for name in names:
+            svc.identity.delete_user(ctx, svc.identity.find_user(ctx, name).id)
+
+
+@identity.group(cls=CowshedGroup)
+def project() -> None:
+    """Projects: list, create, delete."""
+
+
+@project.command("list")
+@deployment_options
+@format_option
+def project_list(data_dir: Path | None, config_file: Path | None, output: str) -> None:
+    """List projects."""
+    with library(data_dir, config_file) as svc:
+        _rows((_project(p) for p in svc.identity.list_projects(svc.admin_context())), output)
+
+
+@project.command("create")
+@deployment_options
+@click.argument("name")
+@click.option("--description", default="", help="Free text.")
+@format_option
+def project_create(data_dir: Path | None, config_file: Path | None, name: str,
+                   description: str, output: str) -> None:
+    """Create a project."""
+    with library(data_dir, config_file) as svc:
+        _rows([_project(svc.identity.create_project(svc.admin_context(), name, description))],
+              output)
+
+
+@project.command("delete")
+@deployment_options
+@click.argument("names", nargs=-1, required=True)
+def project_delete(data_dir: Path | None, config_file: Path | None,
+                   names: tuple[str, ...]) -> None:
+    """Delete projects (their role assignments go too; their images stay)."""
+    with library(data_dir, config_file) as svc:
+        ctx = svc.admin_context()
+        for name in names:
+            svc.identity.delete_project(ctx, svc.identity.find_project(ctx, name).id)
+
+
+@identity.group(cls=CowshedGroup)
+def role() -> None:
+    """Roles: list, add, remove (assignments of a user on a project)."""
+
+
+@role.command("list")
+@deployment_options
+@format_option
+def role_list(data_dir: Path | None, config_file: Path | None, output: str) -> None:
+    """List roles."""
+    with library(data_dir, config_file) as svc:
+        _rows((_role(r) for r in svc.identity.list_roles(svc.admin_context())), output)
+
+
+def _grant(svc: Services, user_name: str, project: str, role_name: str, add: bool) -> None:
+    ctx = svc.admin_context()
+    ident = svc.identity
+    a = Assignment(user_id=ident.find_user(ctx, user_name).id,
+                   role_id=ident.find_role(ctx, role_name).id,
+                   project_id=ident.find_project(ctx, project).id)
+    (ident.grant if add else ident.revoke_grant)(ctx, a)
+
+
+@role.command("add")
+@deployment_options
+@click.argument("role_name", metavar="ROLE")
+@click.option("--user", "user_name", required=True, help="User, name or id.")
+@click.option("--project", "project_name", required=True, help="Project, name or id.")
+def role_add(data_dir: Path | None, config_file: Path | None, role_name: str, user_name: str,
+             project_name: str) -> None:
+    """Grant ROLE (admin, member, reader …) to a user on a project."""
+    with library(data_dir, config_file) as svc:
+        _grant(svc, user_name, project_name, role_name, add=True)
+
+
+@role.command("remove")
+@deployment_options
+@click.argument("role_name", metavar="ROLE")
+@click.option("--user", "user_name", required=True, help="User, name or id.")
+@click.option("--project", "project_name", required=True, help="Project, name or id.")
+def role_remove(data_dir: Path | None, config_file: Path | None, role_name: str,
+                user_name: str, project_name: str) -> None:
+    """Take ROLE from a user on a project (its tokens lose it at once)."""
+    with library(data_dir, config_file) as svc:
+        _grant(svc, user_name, project_name, role_name, add=False)
