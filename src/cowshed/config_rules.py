@@ -44,6 +44,7 @@ RANGES: dict[str, Range] = {
     "api_limit_max": Range(1),
     "image_tag_quota": Range(0),
     "image_property_quota": Range(0),
+    "image_member_quota": Range(0),
     "max_virtual_size": Range(1),
     "web_download_deadline": Range(1),
     "web_download_rate_window": Range(1),

@@ -47,6 +47,8 @@ def test_noauth_runs_as_admin_of_default_owner(settings: Settings) -> None:
     ("POST", "/versions", False), ("GET", "/v2/images", False), ("GET", "/v2/schemas/image", False),
     ("GET", "/identity/v3/users", False), ("GET", "/v2/images/x/file", False),
     ("GET", "//versions", False), ("GET", "/v2/versions", False),
+    ("GET", "/dashboard/", True), ("GET", "/dashboard/static/app.js", True),
+    ("GET", "/dashboard/stores.json", False), ("POST", "/dashboard/", False),
 ])
 def test_public_paths(method: str, path: str, public: bool) -> None:
     assert is_public(method, path) is public
