@@ -104,6 +104,15 @@ class Settings:
     image_property_quota: int = 128
     #: members (projects shared with) per image (Glance's image_member_quota).
     image_member_quota: int = 128
+    #: per-project image quotas (Glance's Keystone-limit names; -1 unlimited), the defaults
+    #: of every project; ``cowshed identity project set --quota`` sets a project's own.
+    image_count_total: int = -1
+    #: MiB of image data a project may hold.
+    image_size_total: int = -1
+    #: MiB of staged (glance-direct) data a project may hold.
+    image_stage_total: int = -1
+    #: uploads, stages and imports a project may have under way at once.
+    image_count_uploading: int = -1
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download", "copy-image")
     #: owner recorded on images until identity lands (requests run as one admin).
     default_owner: str = "admin"

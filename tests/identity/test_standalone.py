@@ -151,6 +151,12 @@ def test_cowshed_identity_cli(tmp_path: Path) -> None:
         return result.output
 
     run("identity", "project", "create", "alpha", "--description", "first")
+    shown = run("identity", "project", "set", "alpha", "--quota", "image_count_total=3",
+                "--quota", "image_size_total=10", "--format", "json")
+    assert '"limit": 3' in shown and '"limit": 10' in shown
+    bad = runner.invoke(main, ["identity", "project", "set", "--data-dir", data, "alpha",
+                               "--quota", "nonsense=1"])
+    assert bad.exit_code == 1 and "Unknown quota" in bad.output
     run("identity", "user", "create", "alice", "--password", "pw-a", "--project", "alpha",
         "--role", "member")
     run("identity", "user", "create", "rita", "--password", "pw-r")

@@ -130,7 +130,7 @@ def user_delete(data_dir: Path | None, config_file: Path | None, names: tuple[st
 
 @identity.group(cls=CowshedGroup)
 def project() -> None:
-    """Projects: list, create, delete."""
+    """Projects: list, create, set (quotas), delete."""
 
 
 @project.command("list")
@@ -153,6 +153,31 @@ def project_create(data_dir: Path | None, config_file: Path | None, name: str,
     with library(data_dir, config_file) as svc:
         _rows([_project(svc.identity.create_project(svc.admin_context(), name, description))],
               output)
+
+
+@project.command("set")
+@deployment_options
+@click.argument("name")
+@click.option("--quota", "quotas", multiple=True, metavar="RESOURCE=N",
+              help="A project limit: image_count_total, image_size_total (MiB), "
+                   "image_stage_total (MiB) or image_count_uploading; N = -1 is unlimited, "
+                   "'default' goes back to the setting. Repeatable.")
+@format_option
+def project_set(data_dir: Path | None, config_file: Path | None, name: str,
+                quotas: tuple[str, ...], output: str) -> None:
+    """Set a project's image quotas; shows its limits and usage."""
+    with library(data_dir, config_file) as svc:
+        ctx = svc.admin_context()
+        found = svc.identity.find_project(ctx, name)
+        for item in quotas:
+            resource, sep, value = item.partition("=")
+            if not sep or not (value == "default" or value.lstrip("-").isdigit()):
+                raise click.BadParameter(f"{item!r}: expected RESOURCE=N", param_hint="--quota")
+            svc.images.quotas.set_limit(ctx, found.id, resource.strip(),
+                                        None if value == "default" else int(value))
+        usage = svc.images.quotas.usage(found.id)
+        _rows(({"quota": k, "limit": v, "usage": usage.of(k)}
+               for k, v in svc.images.quotas.limits(found.id).items()), output)
 
 
 @project.command("delete")

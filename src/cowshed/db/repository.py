@@ -12,13 +12,15 @@ import sqlalchemy as sa
 from cowshed.db.images import ImageRepository
 from cowshed.db.members import MemberRepository
 from cowshed.db.metadefs import MetadefRepository
+from cowshed.db.quotas import QuotaRepository
 from cowshed.db.tasks import TaskRepository
 from cowshed.db.volume_snapshots import SnapshotRepository
 from cowshed.db.volumes import VolumeRepository
 
 
-class Repository(ImageRepository, MemberRepository, TaskRepository, MetadefRepository):
-    """Images, their members, tasks and metadata definitions over one engine."""
+class Repository(ImageRepository, MemberRepository, QuotaRepository, TaskRepository,
+                 MetadefRepository):
+    """Images, their members and quotas, tasks and metadata definitions over one engine."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine

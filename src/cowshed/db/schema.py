@@ -310,3 +310,11 @@ identity_revoked_tokens = sa.Table(
     sa.Column("audit_id", sa.String(64), primary_key=True),
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
+
+#: per-project image quota limits (defaults are settings): resource names as in domain/quotas.
+image_quota_limits = sa.Table(
+    "image_quota_limits", metadata,
+    sa.Column("project_id", sa.String(255), primary_key=True),
+    sa.Column("resource", sa.String(64), primary_key=True),
+    sa.Column("hard_limit", sa.BigInteger, nullable=False),
+)

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed.api.auth import request_context
-from cowshed.api.common import json_response, services
+from cowshed.api.common import call, json_response, services
 from cowshed.api.image.schemas import SCHEMAS
 from cowshed.errors import NotFound
 
@@ -75,3 +75,13 @@ async def info_stores(request: Request) -> Response:
 async def info_stores_detail(request: Request) -> Response:
     services(request).deps.policy.enforce("stores_info_detail", request_context(request), {})
     return json_response({"stores": _store_list(request, detail=True)})
+
+
+async def info_usage(request: Request) -> Response:
+    """``/v2/info/usage``: the caller's project's limits and usage (sizes in MiB)."""
+    ctx = request_context(request)
+    quotas = services(request).images.quotas
+    limits = await call(quotas.limits, ctx.project_id)
+    used = await call(quotas.usage, ctx.project_id)
+    return json_response({"usage": {name: {"limit": limit, "usage": used.of(name)}
+                                    for name, limit in limits.items()}})

@@ -44,6 +44,7 @@ def table() -> Table:
         ("DELETE", _IMG + "/members/{member_id}", members.remove_member),
         ("DELETE", "/v2/stores/{store}/{image_id}", images.delete_from_store),
         ("GET", "/v2/info/import", discovery.info_import),
+        ("GET", "/v2/info/usage", discovery.info_usage),
         ("GET", "/v2/info/stores", discovery.info_stores),
         ("GET", "/v2/info/stores/detail", discovery.info_stores_detail),
         ("GET", "/v2/tasks", tasks.list_tasks),

@@ -22,6 +22,7 @@ from cowshed.errors import (
 from cowshed.services.context import Deps
 from cowshed.services.images.access import ImageAccess, not_found
 from cowshed.services.images.inspection import inspector_for
+from cowshed.services.images.quotas import ImageQuotas
 from cowshed.services.images.service import requeue, require_formats
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive
 
@@ -79,6 +80,7 @@ class DataService:
         self.repo = deps.repo
         self.settings = deps.settings
         self.access = ImageAccess(deps.repo, deps.policy)
+        self.quotas = ImageQuotas(deps)
 
     def _open_writer(self, backend: Backend, image_id: str, size: int | None) -> Writer:
         if backend.exists(image_id) and backend.name not in self.repo.get_image(image_id).stores:
@@ -94,7 +96,8 @@ class DataService:
         image = self.repo.get_image(image_id)
         self.access.check(ctx, image, "upload_image")
         require_formats(image)
-        check_promised_size(size, self.settings.image_size_cap)
+        cap = self.quotas.data_cap(image.owner, staging=False)
+        check_promised_size(size, cap)
         backend = self.deps.stores.get(store)
         if image.status != ImageStatus.QUEUED:
             raise InvalidStatusTransition(
@@ -104,7 +107,7 @@ class DataService:
         self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.SAVING,
                              formats=(image.disk_format, image.container_format))
         try:
-            stored, result = await self._receive(image, backend, chunks, size)
+            stored, result = await self._receive(image, backend, chunks, size, cap)
         except BaseException:
             requeue(self.repo, image_id, ImageStatus.SAVING)
             raise
@@ -112,11 +115,12 @@ class DataService:
 
     async def _receive(
         self, image: Image, backend: Backend, chunks: AsyncIterator[bytes], size: int | None,
+        cap: int,
     ) -> tuple[StoredObject, IngestResult]:
         writer = await asyncio.to_thread(self._open_writer, backend, image.id, size)
         try:
             ingest = Ingest(
-                writer, expected_size=size, size_cap=self.settings.image_size_cap,
+                writer, expected_size=size, size_cap=cap,
                 inspector=inspector_for(image, self.settings),
             )
             await drive(chunks, ingest)

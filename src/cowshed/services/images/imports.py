@@ -38,6 +38,7 @@ from cowshed.services.context import Deps
 from cowshed.services.images.access import ImageAccess
 from cowshed.services.images.import_request import ImportRequest, parse_import_request
 from cowshed.services.images.inspection import inspector_config, inspector_for
+from cowshed.services.images.quotas import ImageQuotas
 from cowshed.services.images.service import require_formats
 from cowshed.services.images.staging import Staging
 from cowshed.services.images.webdownload import open_download
@@ -114,6 +115,7 @@ class ImportService:
                           else "modify_image")
         targets = self._targets(image, request)
         self._precheck(image, request)
+        ImageQuotas(self.deps).check_import(image.owner)
         # A refused request changes nothing: its slot, its task row and the lock go again, and
         # the image's status and os_glance_* properties are only written once it is accepted.
         self._take_slot()

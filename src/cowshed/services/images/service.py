@@ -31,6 +31,7 @@ from cowshed.errors import (
 )
 from cowshed.services.context import Deps
 from cowshed.services.images.access import ImageAccess, not_found
+from cowshed.services.images.quotas import ImageQuotas
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ImageService:
         self.repo = deps.repo
         self.settings = deps.settings
         self.access = ImageAccess(deps.repo, deps.policy)
+        self.quotas = ImageQuotas(deps)
 
     def create(self, ctx: RequestContext, body: Mapping[str, Any]) -> Image:
         """Create a queued image from a create-request body (Glance semantics)."""
@@ -73,6 +75,7 @@ class ImageService:
         owner = attrs.pop("owner", None) or ctx.project_id or self.settings.default_owner
         visibility = attrs.pop("visibility", Visibility.SHARED)
         self._check_create(ctx, owner, visibility)
+        self.quotas.check_create(owner)
         now = utcnow()
         image = Image(
             id=attrs.pop("id", None) or str(uuid.uuid4()),

@@ -28,6 +28,7 @@ from cowshed.errors import (
 from cowshed.services.context import Deps
 from cowshed.services.images.access import ImageAccess
 from cowshed.services.images.inspection import inspector_for
+from cowshed.services.images.quotas import ImageQuotas
 from cowshed.services.images.service import requeue
 from cowshed.services.ingest import Ingest, check_promised_size, drive
 
@@ -53,10 +54,10 @@ class Staging:
         stall the event loop, and with it every other request. Gone (410) if the image was
         deleted meanwhile; its staged data is then removed, not left for the next start.
         """
-        image, writer = await asyncio.to_thread(self._begin, ctx, image_id, size)
+        image, writer, cap = await asyncio.to_thread(self._begin, ctx, image_id, size)
         try:
             # staged bytes are scratch: the stored image is hashed when the import writes it
-            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
+            ingest = Ingest(writer, expected_size=size, size_cap=cap,
                             inspector=inspector_for(image, self.settings), hashing=False)
             await drive(chunks, ingest)
             ingest.finish()
@@ -67,19 +68,20 @@ class Staging:
         await asyncio.to_thread(self._keep_if_wanted, image_id)
 
     def _begin(self, ctx: RequestContext, image_id: str, size: int | None
-               ) -> tuple[Image, Writer]:
+               ) -> tuple[Image, Writer, int]:
         if "glance-direct" not in self.settings.enabled_import_methods:
             raise NotFound("The glance-direct import method is not enabled")
         image = self.repo.get_image(image_id)
         self.access.check(ctx, image, "modify_image")
         if self.deps.staging.exists(image_id):
             raise Conflict(f"Image {image_id} already has staged data")
-        check_promised_size(size, self.settings.image_size_cap)
+        cap = ImageQuotas(self.deps).data_cap(image.owner, staging=True)
+        check_promised_size(size, cap)
         if image.status != ImageStatus.QUEUED:
             raise InvalidStatusTransition(f"Image {image_id} is {image.status}, not queued")
         self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.UPLOADING)
         try:
-            return image, self.deps.staging.open_writer(image_id, size)
+            return image, self.deps.staging.open_writer(image_id, size), cap
         except BaseException:
             self.revert(image_id, ImageStatus.UPLOADING)
             raise

@@ -1,4 +1,5 @@
-"""Standalone identity: projects, users, roles, role assignments, revoked tokens.
+"""Standalone identity (projects, users, roles, role assignments, revoked tokens) and
+per-project image quota limits.
 
 Revision ID: 0006_identity
 Revises: 0005_volumes
@@ -52,6 +53,12 @@ def upgrade() -> None:
                   sa.ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True),
     )
     op.create_table(
+        "image_quota_limits",
+        sa.Column("project_id", sa.String(255), primary_key=True),
+        sa.Column("resource", sa.String(64), primary_key=True),
+        sa.Column("hard_limit", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
         "identity_revoked_tokens",
         sa.Column("audit_id", sa.String(64), primary_key=True),
         sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
@@ -59,6 +66,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("identity_revoked_tokens", "identity_assignments", "identity_roles",
+    for table in ("image_quota_limits", "identity_revoked_tokens", "identity_assignments", "identity_roles",
                   "identity_users", "identity_projects"):
         op.drop_table(table)
