@@ -31,6 +31,7 @@ BODIES: dict[str, dict[str, object]] = {
     "POST members": {"json": {"member": "someone"}},
     "PUT member": {"json": {"status": "accepted"}},
     "POST images": {"json": {"disk_format": "raw", "container_format": "bare"}},
+    "POST locations": {"json": {"url": "file:///nowhere"}},
 }
 
 
@@ -56,6 +57,8 @@ def kwargs(method: str, path: str) -> dict[str, object]:
         key = "PUT member"
     elif method == "POST" and path == "/v2/images":
         key = "POST images"
+    elif method == "POST" and path.endswith("/locations"):
+        key = "POST locations"
     return dict(BODIES.get(key, {}))
 
 
