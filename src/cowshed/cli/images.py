@@ -1,53 +1,55 @@
 """``cowshed image …``: create, upload, list, show, download and delete images.
 
-The commands work on the library directly (``open_services``), never over HTTP: they open the
-deployment named by ``--data-dir``/``--config`` exactly as ``cowshed serve`` would.
+Each command runs through :class:`~cowshed.cli.image_ops.ImageOps`: the library on a data dir
+(no server needed), or a running server over HTTP with ``--os-image-url`` / ``OS_IMAGE_URL``
+(see ``image_session``). Images are addressed by id, unique name or unique id prefix. The other
+commands (set, unset, tag, deactivate, reactivate, stage, import, stores, task) are in
+``image_manage``.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cowshed.cli.common import (
-    CowshedGroup,
-    deployment_options,
-    error_message,
-    human_size,
-    library,
-)
-from cowshed.cli.render import format_option, show_image, show_images, transfer_progress
-from cowshed.domain.images import (
-    CONTAINER_FORMATS,
-    DISK_FORMATS,
-    SETTABLE,
-    Image,
-    ImageStatus,
-    Visibility,
-)
-from cowshed.domain.query import SORT_KEYS, Filter, ImageQuery
-from cowshed.errors import CowshedError
-from cowshed.services.app import Services
-from cowshed.services.images.files import download_file, download_to, upload_file
+from cowshed.cli.common import CowshedGroup, deployment_options, error_message, human_size
+from cowshed.cli.download import to_file, to_stdout
+from cowshed.cli.image_ops import ImageOps, find_image, parse_sort
+from cowshed.cli.image_session import examples, image_session, remember_remote, remote_options
+from cowshed.cli.output import Record, long_option, output_options, show_record, show_records
+from cowshed.cli.render import transfer_progress
+from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, SETTABLE, ImageStatus, Visibility
+from cowshed.errors import BackendUnavailable, CowshedError
+
+LIST_COLUMNS = ("id", "name", "status", "disk_format", "size", "visibility")
+LONG_COLUMNS = (*LIST_COLUMNS, "container_format", "checksum", "protected", "owner", "tags",
+                "stores")
 
 
 @click.group(cls=CowshedGroup)
-def image() -> None:
-    """Manage images directly through the library (no HTTP).
+@remote_options
+def image(os_image_url: str | None, os_token: str | None) -> None:
+    """Manage images: through the library on a data dir, or a server over HTTP.
 
-    Every command opens the deployment given by --data-dir and --config (the same options and
-    defaults as `cowshed serve`). Library errors are printed as one `Error:` line and the
-    command exits with status 1.
+    Without --os-image-url (or $OS_IMAGE_URL / $OS_ENDPOINT) every command opens the
+    deployment given by --data-dir and --config, as `cowshed serve` would; with it, the
+    commands drive that server's Image API. IMAGE is an id, a unique name or a unique id
+    prefix. Errors are one `Error:` line and exit status 1.
     """
+    remember_remote(os_image_url, os_token)
 
 
-_progress_option = click.option(
+progress_option = click.option(
     "--progress/--no-progress", "show_progress", default=True, show_default=True,
     help="Show a progress bar on stderr.",
 )
+
+
+def properties_option(func: Any) -> Any:
+    return click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
+                        callback=_properties, help="Extra property; repeat for more.")(func)
 
 
 def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, ...],
@@ -65,6 +67,22 @@ def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     return props
 
 
+def for_table(record: Record) -> Record:
+    """Sizes for people (``9.0 MiB (9437184 bytes)``), properties one per line."""
+    shown = dict(record)
+    for key in ("size", "virtual_size"):
+        if shown.get(key) is not None:
+            shown[key] = f"{human_size(shown[key])} ({shown[key]} bytes)"
+    shown["tags"] = ", ".join(record["tags"])
+    shown["stores"] = ", ".join(record["stores"])
+    shown["properties"] = "\n".join(f"{k}={v}" for k, v in sorted(record["properties"].items()))
+    return shown
+
+
+def show_image(record: Record, output: str, columns: tuple[str, ...]) -> None:
+    show_record(for_table(record) if output == "table" else record, output, columns)
+
+
 @image.command()
 @deployment_options
 @click.option("--name", required=True, help="Image name (need not be unique).")
@@ -72,8 +90,7 @@ def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, .
               show_default=True, help="Format of the disk data.")
 @click.option("--container-format", type=click.Choice(CONTAINER_FORMATS), default="bare",
               show_default=True, help="Container around the disk data (bare: none).")
-@click.option("--property", "properties", multiple=True, metavar="KEY=VALUE",
-              callback=_properties, help="Extra property; repeat for more.")
+@properties_option
 @click.option("--tag", "tags", multiple=True, help="Tag; repeat for more.")
 @click.option("--visibility", type=click.Choice([v.value for v in Visibility]),
               help="Who may see the image (default: shared).")
@@ -85,16 +102,16 @@ def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Upload this file right away; if the upload fails the image is deleted.")
 @click.option("--store", help="Store to upload --file into (default: the default store).")
-@_progress_option
-@format_option
+@progress_option
+@output_options
+@examples("cowshed image create --name cirros --disk-format qcow2 --file cirros.img",
+          "cowshed image create --name empty --property os_distro=cirros --tag small -f json")
 def create(data_dir: Path | None, config_file: Path | None, name: str, disk_format: str,
            container_format: str, properties: dict[str, str], tags: tuple[str, ...],
            visibility: str | None, protected: bool, min_disk: int, min_ram: int,
-           file: Path | None, store: str | None, show_progress: bool, output: str) -> None:
-    """Create an image record, and with --file upload its data too.
-
-    Prints the image (table, or JSON with --format json).
-    """
+           file: Path | None, store: str | None, show_progress: bool, output: str,
+           columns: tuple[str, ...]) -> None:
+    """Create an image record, and with --file upload its data too."""
     body: dict[str, Any] = {
         **properties, "name": name, "disk_format": disk_format,
         "container_format": container_format, "tags": list(tags), "protected": protected,
@@ -102,67 +119,61 @@ def create(data_dir: Path | None, config_file: Path | None, name: str, disk_form
     }
     if visibility is not None:
         body["visibility"] = visibility
-    with library(data_dir, config_file, writes=True) as svc:
-        created = svc.images.create(svc.admin_context(), body)
+    with image_session(data_dir, config_file, writes=True) as ops:
+        created = ops.create(body)
         if file is not None:
-            created = _upload_new(svc, created, file, store, show_progress)
-    show_image(created, output)
+            created = _upload_new(ops, created, file, store, show_progress)
+    show_image(created, output, columns)
 
 
-def _upload_new(svc: Services, created: Image, path: Path, store: str | None,
-                show_progress: bool) -> Image:
+def _upload_new(ops: ImageOps, created: Record, path: Path, store: str | None,
+                show_progress: bool) -> Record:
     """Upload into a just-created image; delete the image again if that fails."""
     try:
-        return _upload(svc, created.id, path, store, show_progress)
+        return _upload(ops, created["id"], path, store, show_progress)
     except BaseException:
         try:
-            svc.images.delete(svc.admin_context(), created.id)
+            ops.delete(created["id"])
         except CowshedError as exc:
-            click.echo(f"Warning: image {created.id} was left behind: {error_message(exc)}",
+            click.echo(f"Warning: image {created['id']} was left behind: {error_message(exc)}",
                        err=True)
         raise
 
 
-def _upload(svc: Services, image_id: str, path: Path, store: str | None,
-            show_progress: bool) -> Image:
+def _upload(ops: ImageOps, image_id: str, path: Path, store: str | None,
+            show_progress: bool) -> Record:
     size = path.stat().st_size
     with transfer_progress(f"upload {path.name}", size, show_progress) as advance:
-        return upload_file(svc.admin_context(), svc.data, image_id, path, store, advance)
+        return ops.upload(image_id, path, store, advance)
 
 
 @image.command()
 @deployment_options
-@click.argument("image_id")
+@click.argument("ref", metavar="IMAGE")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--store", help="Store to write into (default: the default store).")
-@_progress_option
-@format_option
-def upload(data_dir: Path | None, config_file: Path | None, image_id: str, path: Path,
-           store: str | None, show_progress: bool, output: str) -> None:
-    """Upload PATH as the data of the queued image IMAGE_ID.
+@progress_option
+@output_options
+@examples("cowshed image upload cirros cirros-0.6.2-x86_64-disk.img")
+def upload(data_dir: Path | None, config_file: Path | None, ref: str, path: Path,
+           store: str | None, show_progress: bool, output: str,
+           columns: tuple[str, ...]) -> None:
+    """Upload PATH as the data of the queued image IMAGE.
 
     The data is hashed (md5 and sha512) and format-inspected on the way in; the image becomes
     active only once everything is written. On failure it goes back to queued.
     """
-    with library(data_dir, config_file, writes=True) as svc:
-        uploaded = _upload(svc, image_id, path, store, show_progress)
-    show_image(uploaded, output)
+    with image_session(data_dir, config_file, writes=True) as ops:
+        uploaded = _upload(ops, find_image(ops, ref)["id"], path, store, show_progress)
+    show_image(uploaded, output, columns)
 
 
-def _sort(ctx: click.Context, param: click.Parameter, value: str,
-          ) -> tuple[tuple[str, str], ...]:
-    keys: list[tuple[str, str]] = []
-    for item in value.split(","):
-        key, _, direction = item.strip().partition(":")
-        direction = direction or "asc"
-        if key not in SORT_KEYS:
-            known = ", ".join(sorted(SORT_KEYS))
-            raise click.BadParameter(f"unknown sort key {key!r} (known: {known})", ctx, param)
-        if direction not in ("asc", "desc"):
-            raise click.BadParameter(f"sort direction must be asc or desc, not {direction!r}",
-                                     ctx, param)
-        keys.append((key, direction))
-    return tuple(keys)
+def _sort(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        parse_sort(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
 
 
 @image.command("list")
@@ -173,88 +184,97 @@ def _sort(ctx: click.Context, param: click.Parameter, value: str,
               help="Only images in this status.")
 @click.option("--sort", default="created_at:desc", show_default=True, callback=_sort,
               metavar="KEY[:asc|desc],…", help="Sort keys, e.g. name:asc,size:desc.")
-@format_option
+@long_option
+@output_options
+@examples("cowshed image list --status active --sort name:asc --limit 20",
+          "cowshed image list --long", "cowshed image list -f value -c id -c name")
 def list_images(data_dir: Path | None, config_file: Path | None, limit: int | None,
-                name: str | None, status: str | None, sort: tuple[tuple[str, str], ...],
-                output: str) -> None:
-    """List images with human-readable sizes (every image unless --limit)."""
-    filters: list[Filter] = []
-    if name is not None:
-        filters.append(Filter("name", "eq", name))
-    if status is not None:
-        filters.append(Filter("status", "eq", status))
-    with library(data_dir, config_file) as svc:
-        found = _list_all(svc, tuple(filters), sort, limit)
-    show_images(found, output)
-
-
-def _list_all(svc: Services, filters: tuple[Filter, ...], sort: tuple[tuple[str, str], ...],
-              limit: int | None) -> list[Image]:
-    """Page through the repository until ``limit`` images (None: all) are found."""
-    page = svc.settings.api_limit_max
-    found: list[Image] = []
-    marker: str | None = None
-    while limit is None or len(found) < limit:
-        want = page if limit is None else min(page, limit - len(found))
-        batch = svc.images.list_images(svc.admin_context(), ImageQuery(filters=filters, sort=sort, limit=want,
-                                           marker=marker))
-        found.extend(batch)
-        if len(batch) < want:
-            break
-        marker = batch[-1].id
-    return found
+                name: str | None, status: str | None, sort: str, long: bool, output: str,
+                columns: tuple[str, ...]) -> None:
+    """List images (every one unless --limit), newest first."""
+    filters = {k: v for k, v in (("name", name), ("status", status)) if v is not None}
+    with image_session(data_dir, config_file) as ops:
+        found = ops.list_images(filters, sort, limit)
+    if output == "table":
+        found = [{**r, "size": human_size(r["size"]), "tags": ", ".join(r["tags"]),
+                  "stores": ", ".join(r["stores"])} for r in found]
+    show_records(found, output, columns, LONG_COLUMNS if long else LIST_COLUMNS)
 
 
 @image.command()
 @deployment_options
-@click.argument("image_id")
-@format_option
-def show(data_dir: Path | None, config_file: Path | None, image_id: str, output: str) -> None:
-    """Show every field of image IMAGE_ID."""
-    with library(data_dir, config_file) as svc:
-        found = svc.images.get(svc.admin_context(), image_id)
-    show_image(found, output)
+@click.argument("ref", metavar="IMAGE")
+@output_options
+@examples("cowshed image show cirros", "cowshed image show 0b5d -f json",
+          "cowshed image show cirros -f value -c checksum")
+def show(data_dir: Path | None, config_file: Path | None, ref: str, output: str,
+         columns: tuple[str, ...]) -> None:
+    """Show every field of IMAGE."""
+    with image_session(data_dir, config_file) as ops:
+        found = find_image(ops, ref)
+    show_image(found, output, columns)
 
 
 @image.command()
 @deployment_options
-@click.argument("image_id")
+@click.argument("ref", metavar="IMAGE")
 @click.option("--file", "dest", required=True,
               type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               help="Where to write the data; '-' writes to stdout (no progress bar).")
-@_progress_option
-def download(data_dir: Path | None, config_file: Path | None, image_id: str, dest: Path,
-             show_progress: bool) -> None:
-    """Download the data of IMAGE_ID, checking its size, md5 and sha512.
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted download from FILE.part.")
+@progress_option
+@examples("cowshed image download cirros --file cirros.qcow2",
+          "cowshed image download cirros --file cirros.qcow2 --resume",
+          "cowshed image download cirros --file - | sha512sum")
+def download(data_dir: Path | None, config_file: Path | None, ref: str, dest: Path,
+             force: bool, resume: bool, show_progress: bool) -> None:
+    """Download the data of IMAGE, checking its size, md5 and sha512.
 
-    The data goes to FILE.part first and is renamed to FILE only once verified, so FILE never
-    holds a partial or corrupt image.
+    The data goes to FILE.part and is renamed to FILE only once verified; all-zero regions
+    stay holes (a sparse image stays sparse). An interrupted download keeps FILE.part for
+    --resume. An existing FILE is kept unless --force.
     """
-    with library(data_dir, config_file) as svc:
+    with image_session(data_dir, config_file) as ops:
+        record = find_image(ops, ref)
         if str(dest) == "-":
-            download_to(svc.admin_context(), svc.data, image_id, sys.stdout.buffer)
+            to_stdout(ops, record, lambda _: None)
             return
-        size = svc.images.get(svc.admin_context(), image_id).size
-        with transfer_progress(f"download {dest.name}", size, show_progress) as advance:
-            got = download_file(svc.admin_context(), svc.data, image_id, dest, advance)
-    checked = "md5 and " + got.os_hash_algo if got.os_hash_algo else "md5"
-    click.echo(f"Saved {dest} ({human_size(got.size)}), {checked} verified.", err=True)
+        with transfer_progress(f"download {dest.name}", record.get("size"),
+                               show_progress) as advance:
+            try:
+                saved = to_file(ops, record, dest, force=force, resume=resume, advance=advance)
+            except (KeyboardInterrupt, BackendUnavailable, OSError):
+                _hint_resume(dest)  # an interruption, not bad data: the part is worth keeping
+                raise
+    resumed = f", resumed at {human_size(saved.resumed_from)}" if saved.resumed_from else ""
+    click.echo(f"Saved {dest} ({human_size(saved.size)}{resumed}), {saved.verified} verified.",
+               err=True)
+
+
+def _hint_resume(dest: Path) -> None:
+    part = dest.with_name(dest.name + ".part")
+    if part.exists() and part.stat().st_size:
+        click.echo(f"{part} kept: run the same command with --resume to continue.", err=True)
 
 
 @image.command()
 @deployment_options
-@click.argument("image_ids", nargs=-1, required=True, metavar="IMAGE_ID…")
-def delete(data_dir: Path | None, config_file: Path | None, image_ids: tuple[str, ...]) -> None:
+@click.argument("refs", nargs=-1, required=True, metavar="IMAGE…")
+@examples("cowshed image delete cirros", "cowshed image delete 0b5d 7f3a")
+def delete(data_dir: Path | None, config_file: Path | None, refs: tuple[str, ...]) -> None:
     """Delete images and their data in every store.
 
-    Tries every IMAGE_ID; prints one `Error:` line per failure and exits with status 1 if any
+    Tries every IMAGE; prints one `Error:` line per failure and exits with status 1 if any
     failed. Protected images are refused.
     """
     failures: list[str] = []
-    with library(data_dir, config_file, writes=True) as svc:
-        for image_id in image_ids:
+    with image_session(data_dir, config_file, writes=True) as ops:
+        for ref in refs:
             try:
-                svc.images.delete(svc.admin_context(), image_id)
+                image_id = find_image(ops, ref)["id"]
+                ops.delete(image_id)
             except CowshedError as exc:
                 failures.append(error_message(exc))
                 continue

@@ -15,6 +15,7 @@ def main() -> None:
 
 def _register() -> None:
     from cowshed.cli.identity import identity
+    from cowshed.cli.image_manage import register as register_image_commands
     from cowshed.cli.images import image
     from cowshed.cli.metadefs import metadefs
     from cowshed.cli.node import node
@@ -22,6 +23,7 @@ def _register() -> None:
     from cowshed.cli.volumes import snapshot, volume
 
     main.add_command(serve)
+    register_image_commands(image)
     main.add_command(image)
     main.add_command(metadefs)
     main.add_command(node)

@@ -1,13 +1,18 @@
-"""Record output in the OpenStack client's formats: ``-f table|json|yaml|value|csv`` and
-``-c COLUMN`` (repeatable) to keep only some fields, as ``openstack … show/list`` do."""
+"""The conventions every ``cowshed`` command follows (docs/cli.md, "Conventions").
+
+Output in the OpenStack client's formats: ``-f table|json|yaml|value|csv`` and ``-c COLUMN``
+(repeatable) to keep only some fields, as ``openstack … show/list`` do; ``--long`` for more
+columns in list tables. Objects are addressed by id, unique name or unique id prefix
+(:func:`resolve`).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 from rich import box
@@ -15,9 +20,45 @@ from rich.console import Console
 from rich.table import Table
 
 from cowshed.cli.common import F
+from cowshed.errors import InvalidRequest, NotFound
 
 FORMATS = ("table", "json", "yaml", "value", "csv")
 Record = dict[str, Any]
+T = TypeVar("T")
+
+
+def long_option(func: F) -> F:
+    """``--long``, passed as ``long``: more columns in list tables (openstack's ``--long``)."""
+    return click.option("--long", "long", is_flag=True,
+                        help="Show more columns in the table.")(func)
+
+
+def resolve(ref: str, get: Callable[[str], T], everything: Callable[[], list[T]],
+            what: str) -> T:
+    """The object ``ref`` names: its id, else its unique name, else its unique id prefix.
+
+    ``get`` looks an id up (NotFound when there is none); ``everything`` lists the candidates
+    (dicts with ``id`` and ``name``, or objects with those attributes). Ambiguity is an error
+    naming the matches, never a guess.
+    """
+    try:
+        return get(ref)
+    except NotFound:
+        pass
+    items = everything()
+    for label, matches in (("are named", [i for i in items if _attr(i, "name") == ref]),
+                           ("have ids starting with",
+                            [i for i in items if ref and str(_attr(i, "id")).startswith(ref)])):
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            ids = ", ".join(str(_attr(i, "id")) for i in matches[:5])
+            raise InvalidRequest(f"{len(matches)} {what}s {label} {ref!r} ({ids}): use the id")
+    raise NotFound(f"No {what} found with ID, name or ID prefix {ref}")
+
+
+def _attr(item: object, name: str) -> object:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
 
 def output_options(func: F) -> F:

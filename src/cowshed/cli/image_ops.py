@@ -1,0 +1,220 @@
+"""What ``cowshed image …`` does, behind one interface with two doors: the library and HTTP.
+
+:class:`ImageOps` speaks in records — plain dicts in one layout (the one ``-f json`` prints) —
+so every command is written once and runs the same against a data dir (:class:`LocalImages`,
+no server needed) and against a running server (``image_http.RemoteImages``, chosen with
+``--os-image-url`` or the openstack CLI's ``OS_*`` variables).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from cowshed.cli.output import Record, resolve
+from cowshed.domain.images import Image
+from cowshed.domain.query import SORT_KEYS, Filter, ImageQuery
+from cowshed.domain.tasks import Task
+from cowshed.errors import ExternalToolError, NotFound
+from cowshed.services.app import Services
+from cowshed.services.images.files import read_blocks, upload_file
+from cowshed.services.images.service import PatchOp
+from cowshed.services.ingest import BLOCK_SIZE
+
+Advance = Callable[[int], None]
+#: image fields that are not properties, in the order records show them.
+IMAGE_FIELDS = (
+    "id", "name", "status", "visibility", "protected", "os_hidden", "disk_format",
+    "container_format", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
+    "min_disk", "min_ram", "owner", "created_at", "updated_at", "tags", "properties", "stores",
+)
+#: how long a command waits for an import it started (web-download can take hours).
+IMPORT_WAIT = 24 * 3600.0
+
+
+class ImageOps(Protocol):
+    """One deployment's images, as the commands need them; errors are CowshedErrors."""
+
+    where: str
+
+    def create(self, body: dict[str, Any]) -> Record: ...
+    def get(self, image_id: str) -> Record: ...
+    def list_images(self, filters: dict[str, str], sort: str, limit: int | None) -> list[Record]: ...
+    def update(self, image_id: str, ops: list[dict[str, Any]]) -> Record: ...
+    def delete(self, image_id: str) -> None: ...
+    def add_tag(self, image_id: str, tag: str) -> None: ...
+    def remove_tag(self, image_id: str, tag: str) -> None: ...
+    def deactivate(self, image_id: str) -> None: ...
+    def reactivate(self, image_id: str) -> None: ...
+    def upload(self, image_id: str, path: Path, store: str | None, advance: Advance) -> Record: ...
+    def stage(self, image_id: str, path: Path, advance: Advance) -> None: ...
+    def start_import(self, image_id: str, body: dict[str, Any]) -> None: ...
+    def read(self, image_id: str, offset: int) -> Iterator[bytes]: ...
+    def stores(self) -> list[Record]: ...
+    def tasks(self, image_id: str) -> list[Record]: ...
+    def task(self, task_id: str) -> Record: ...
+    def close(self) -> None: ...
+
+
+def find_image(ops: ImageOps, ref: str) -> Record:
+    """An image by id, else by unique name, else by unique id prefix (the CLI's addressing)."""
+    return resolve(ref, ops.get, lambda: ops.list_images({}, "created_at:desc", None), "image")
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image_record(image: Image) -> Record:
+    """The record of an image (``openstack image show -f json`` layout, properties nested)."""
+    return {
+        "id": image.id, "name": image.name, "status": str(image.status),
+        "visibility": str(image.visibility), "protected": image.protected,
+        "os_hidden": image.os_hidden, "disk_format": image.disk_format,
+        "container_format": image.container_format, "size": image.size,
+        "virtual_size": image.virtual_size, "checksum": image.checksum,
+        "os_hash_algo": image.os_hash_algo, "os_hash_value": image.os_hash_value,
+        "min_disk": image.min_disk, "min_ram": image.min_ram, "owner": image.owner,
+        "created_at": _time(image.created_at), "updated_at": _time(image.updated_at),
+        "tags": list(image.tags), "properties": dict(image.properties),
+        "stores": list(image.stores),
+    }
+
+
+def task_record(task: Task) -> Record:
+    return {
+        "id": task.id, "type": task.type, "status": str(task.status), "image_id": task.image_id,
+        "owner": task.owner, "message": task.message, "input": task.input,
+        "result": task.result, "created_at": _time(task.created_at),
+        "updated_at": _time(task.updated_at), "expires_at": _time(task.expires_at),
+    }
+
+
+def parse_sort(value: str) -> tuple[tuple[str, str], ...]:
+    """``name:asc,size`` → ((name, asc), (size, asc)); ValueError naming a bad key."""
+    keys: list[tuple[str, str]] = []
+    for item in value.split(","):
+        key, _, direction = item.strip().partition(":")
+        direction = direction or "asc"
+        if key not in SORT_KEYS:
+            raise ValueError(f"unknown sort key {key!r} (known: {', '.join(sorted(SORT_KEYS))})")
+        if direction not in ("asc", "desc"):
+            raise ValueError(f"sort direction must be asc or desc, not {direction!r}")
+        keys.append((key, direction))
+    return tuple(keys)
+
+
+def wait_for_import(ops: ImageOps, image_id: str, timeout: float = IMPORT_WAIT) -> Record:
+    """Poll until the image leaves ``importing``/``uploading`` and no import is running;
+    ExternalToolError with the task's message when the import failed."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        record = ops.get(image_id)
+        props = record["properties"]
+        busy = record["status"] == "importing" or props.get("os_glance_import_task") or \
+            props.get("os_glance_importing_to_stores")
+        if not busy:
+            failed = props.get("os_glance_failed_import")
+            if failed:
+                raise ExternalToolError(f"import into {failed} failed: "
+                                        f"{_last_task_message(ops, image_id)}")
+            return record
+        if time.monotonic() > deadline:
+            raise ExternalToolError(f"import of {image_id} still running after {timeout:.0f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _last_task_message(ops: ImageOps, image_id: str) -> str:
+    tasks = sorted(ops.tasks(image_id), key=lambda t: str(t["updated_at"]))
+    return str(tasks[-1]["message"]) if tasks and tasks[-1]["message"] else "see its task"
+
+
+class LocalImages:
+    """The library on a data dir, as the deployment's admin (whoever holds its files)."""
+
+    def __init__(self, services: Services) -> None:
+        self.svc = services
+        self.ctx = services.admin_context()
+        self.where = f"data dir {services.settings.data_dir}"
+
+    def create(self, body: dict[str, Any]) -> Record:
+        return image_record(self.svc.images.create(self.ctx, body))
+
+    def get(self, image_id: str) -> Record:
+        return image_record(self.svc.images.get(self.ctx, image_id))
+
+    def list_images(self, filters: dict[str, str], sort: str, limit: int | None) -> list[Record]:
+        """Every match (paging through ``api_limit_max`` at a time) up to ``limit``."""
+        query_filters = tuple(Filter(k, "eq", v) for k, v in filters.items())
+        order = parse_sort(sort)
+        page = self.svc.settings.api_limit_max
+        found: list[Image] = []
+        marker: str | None = None
+        while limit is None or len(found) < limit:
+            want = page if limit is None else min(page, limit - len(found))
+            batch = self.svc.images.list_images(self.ctx, ImageQuery(
+                filters=query_filters, sort=order, limit=want, marker=marker))
+            found.extend(batch)
+            if len(batch) < want:
+                break
+            marker = batch[-1].id
+        return [image_record(i) for i in found]
+
+    def update(self, image_id: str, ops: list[dict[str, Any]]) -> Record:
+        parsed = [PatchOp(op["op"], op["path"].lstrip("/"), op.get("value")) for op in ops]
+        return image_record(self.svc.images.update(self.ctx, image_id, parsed))
+
+    def delete(self, image_id: str) -> None:
+        self.svc.images.delete(self.ctx, image_id)
+
+    def add_tag(self, image_id: str, tag: str) -> None:
+        self.svc.images.add_tag(self.ctx, image_id, tag)
+
+    def remove_tag(self, image_id: str, tag: str) -> None:
+        self.svc.images.remove_tag(self.ctx, image_id, tag)
+
+    def deactivate(self, image_id: str) -> None:
+        self.svc.images.deactivate(self.ctx, image_id)
+
+    def reactivate(self, image_id: str) -> None:
+        self.svc.images.reactivate(self.ctx, image_id)
+
+    def upload(self, image_id: str, path: Path, store: str | None, advance: Advance) -> Record:
+        return image_record(upload_file(self.ctx, self.svc.data, image_id, path, store,
+                                        advance))
+
+    def stage(self, image_id: str, path: Path, advance: Advance) -> None:
+        size = path.stat().st_size
+        asyncio.run(self.svc.imports.stage(self.ctx, image_id, read_blocks(path, progress=advance),
+                                           size))
+
+    def start_import(self, image_id: str, body: dict[str, Any]) -> None:
+        self.svc.imports.start(self.ctx, image_id, body)
+
+    def read(self, image_id: str, offset: int) -> Iterator[bytes]:
+        plan = self.svc.data.plan_download(self.ctx, image_id, (offset, None), [])
+        if plan is None:
+            raise NotFound(f"Image {image_id} has no data")
+        return plan.blocks(BLOCK_SIZE)
+
+    def stores(self) -> list[Record]:
+        stores = self.svc.deps.stores
+        return [{"id": name, "description": stores.spec(name).description or name,
+                 "default": name == stores.default_name, "type": stores.get(name).kind,
+                 "weight": stores.spec(name).weight} for name in stores.names()]
+
+    def tasks(self, image_id: str) -> list[Record]:
+        return [task_record(t) for t in self.svc.imports.tasks_for_image(self.ctx, image_id)]
+
+    def task(self, task_id: str) -> Record:
+        return task_record(self.svc.imports.get_task(self.ctx, task_id))
+
+    def close(self) -> None:
+        """Closing waits for imports this process started: they run in its threads."""
+        self.svc.close()
