@@ -40,7 +40,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from cowshed.backends.base import StoredObject, Writer
 from cowshed.backends.file import FileBackend, FileConfig
 from cowshed.errors import (
     DataCorrupted,
@@ -195,10 +197,16 @@ class ImageCache:
             shutil.rmtree(work, ignore_errors=True)
 
     def _download(self, client: ImageServiceClient, image: ImageMeta, work: Path) -> SourceFacts:
-        store = FileBackend("node-cache", FileConfig(filesystem_store_datadir=str(work),
-                                                     filesystem_store_file_perm=0o644))
         fmt = str(image.disk_format)
-        writer = store.open_writer("data", image.size)
+        writer: Writer
+        if self.force_raw and _converted(fmt):
+            # scratch: qemu-img reads it from the page cache and only its output is kept
+            # (and fsynced), so syncing these bytes would only add a disk flush
+            writer = ScratchWriter(work / "data")
+        else:
+            store = FileBackend("node-cache", FileConfig(filesystem_store_datadir=str(work),
+                                                         filesystem_store_file_perm=0o644))
+            writer = store.open_writer("data", image.size)
         algo = image.os_hash_algo or "sha512"
         ingest = Ingest(writer, expected_size=image.size, size_cap=SIZE_CAP,
                         inspector=StreamInspector(fmt, config=self.inspector), hash_algo=algo)
@@ -274,6 +282,40 @@ class ImageCache:
     def overlay_templates(self, name: str) -> list[Path]:
         folder = self.root / ".overlays"
         return sorted(folder.glob(f"{name}@*")) if folder.is_dir() else []
+
+
+def _converted(disk_format: str) -> bool:
+    """Whether ``force_raw_images`` converts this format (raw-like formats stay as they are)."""
+    return qemu_driver(disk_format) != "raw"
+
+
+class ScratchWriter:
+    """A backend Writer for bytes that are converted and then dropped: dense writes, no fsync;
+    ``commit`` only closes the file (the path is known to the caller)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: BinaryIO | None = path.open("xb")
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._fh is None:
+            raise InvalidRequest("write after commit or abort")
+        self._fh.write(data)
+
+    def commit(self) -> StoredObject:
+        if self._fh is None:
+            raise InvalidRequest("commit after commit or abort")
+        size = self._fh.tell()
+        self._fh.close()
+        self._fh = None
+        return StoredObject(key=self.path.name, size=size, location=self.path.as_uri())
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 def _check_bootable(image: ImageMeta) -> None:

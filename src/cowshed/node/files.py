@@ -27,7 +27,7 @@ def atomic_write_json(path: Path, data: object, *, mode: int = 0o644, sync: bool
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    payload = json.dumps(data, indent=1, sort_keys=True).encode()
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()  # C encoder
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         os.write(fd, payload)

@@ -53,7 +53,8 @@ class InstanceStore:
         return InstanceRecord.from_record(data)
 
     def exists(self, name: str) -> bool:
-        return (self.dir(name) / RECORD).is_file()
+        """True when the instance has a readable record (see :meth:`broken`)."""
+        return read_json(self.dir(name) / RECORD) is not None
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -88,12 +89,22 @@ class InstanceStore:
         atomic_write_json(target, formats, sync=False)
 
     def publish(self, work: Path, record: InstanceRecord) -> Path:
-        """Write the record into ``work`` and rename it to the instance's directory."""
-        atomic_write_json(work / RECORD, record.record())
+        """Write the record into ``work`` and rename it to the instance's directory.
+
+        The rename is the publication, atomic for every process. Like Nova's instance files
+        (and the overlays themselves) nothing here is fsynced: that would triple a warm spawn's
+        time. After a power cut the filesystem may show the directory with an empty record;
+        such a directory is treated as an unfinished spawn (:meth:`broken`) and removed.
+        """
+        atomic_write_json(work / RECORD, record.record(), sync=False)
         final = self.dir(record.instance)
         work.rename(final)  # fails (ENOTEMPTY/EEXIST) rather than replace a live instance
-        fsync_dir(self.root)
         return final
+
+    def broken(self, name: str) -> bool:
+        """A directory named after the instance whose record is missing or unreadable."""
+        path = self.dir(name)
+        return path.is_dir() and read_json(path / RECORD) is None
 
     def stale_work_dirs(self, name: str | None = None) -> list[Path]:
         """Work directories left by spawns that died (call with the instance lock held, or

@@ -126,9 +126,10 @@ class Planner:
 
     def _rbd_root(self, req: SpawnRequest, image: ImageMeta, requested: int) -> _Root:
         dest = f"rbd:{self.ctx.node.images_rbd_pool}/{disk_name(req.instance, 'disk')}"
-        loc = cloneable_location(self.ctx, image)
-        if loc is not None:
-            size = root_size(requested, image.virtual_size or image.size or 0)
+        source = cloneable_location(self.ctx, image)
+        if source is not None:
+            loc = source.location
+            size = root_size(requested, source.size)
             src = f"rbd://{loc.fsid}/{loc.pool}/{loc.image}/{loc.snap}"
             return _Root(DiskPlan("disk", str(Provision.CLONE), "raw", size, 0, src, dest,
                                   ["layered clone of the image's protected snapshot"]), 0)

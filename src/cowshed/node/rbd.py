@@ -55,6 +55,15 @@ class RbdLocation:
 
 
 @dataclass(frozen=True)
+class CloneSource:
+    """A snapshot that can be cloned: where, with which features, how big."""
+
+    location: RbdLocation
+    features: int
+    size: int
+
+
+@dataclass(frozen=True)
 class RbdParent:
     pool: str
     image: str
@@ -164,24 +173,24 @@ class NodeRbd:
         with map_rbd_errors(f"listing pool {pool or self.pool!r}"):
             return [str(n) for n in self.lib.RBD().list(self.ioctx(pool or self.pool))]
 
-    def snap_usable(self, loc: RbdLocation) -> bool:
-        """Whether ``loc``'s snapshot exists and can be opened (Nova's ``is_cloneable``)."""
+    def clone_source(self, loc: RbdLocation) -> CloneSource | None:
+        """``loc``'s snapshot facts if it exists and can be opened (Nova's ``is_cloneable``),
+        else None; one open serves the check, the features and the size."""
         try:
-            self.image(loc.image, pool=loc.pool, read_only=True, snapshot=loc.snap).close()
+            image = self.image(loc.image, pool=loc.pool, read_only=True, snapshot=loc.snap)
         except (NotFound, BackendUnavailable):
-            return False
-        return True
-
-    def clone(self, loc: RbdLocation, name: str) -> None:
-        """Layered clone of ``loc`` as ``<pool>/<name>`` with the parent's features."""
-        src = self.image(loc.image, pool=loc.pool, read_only=True, snapshot=loc.snap)
+            return None
         try:
-            features = int(src.features())
+            return CloneSource(loc, int(image.features()), int(image.size()))
         finally:
-            src.close()
+            image.close()
+
+    def clone(self, src: CloneSource, name: str) -> None:
+        """Layered clone of ``src`` as ``<pool>/<name>`` with the parent's features."""
+        loc = src.location
         with map_rbd_errors(f"cloning {loc.pool}/{loc.image}@{loc.snap} as {self.pool}/{name}"):
             self.lib.RBD().clone(self.ioctx(loc.pool), loc.image, loc.snap,
-                                 self.ioctx(self.pool), name, features=features)
+                                 self.ioctx(self.pool), name, features=src.features)
 
     def create(self, name: str, size: int, pool: str | None = None) -> None:
         with map_rbd_errors(f"creating {pool or self.pool}/{name}"):

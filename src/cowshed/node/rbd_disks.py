@@ -32,7 +32,7 @@ from cowshed.node.cache import BaseFile
 from cowshed.node.context import NodeContext
 from cowshed.node.disk_types import DiskJob, RootDisk
 from cowshed.node.imageservice import ImageMeta
-from cowshed.node.rbd import RbdLocation
+from cowshed.node.rbd import CloneSource, RbdLocation
 from cowshed.node.settings import ImagesType
 
 #: bytes librbd's luks2 header takes from the start of an encrypted image.
@@ -51,7 +51,7 @@ def disk_name(instance: str, disk: str) -> str:
     return f"{instance}_{disk}"
 
 
-def cloneable_location(ctx: NodeContext, image: ImageMeta) -> RbdLocation | None:
+def cloneable_location(ctx: NodeContext, image: ImageMeta) -> CloneSource | None:
     """The first location Nova would clone from, or None (see the module docstring)."""
     if image.disk_format != "raw":
         return None
@@ -60,8 +60,10 @@ def cloneable_location(ctx: NodeContext, image: ImageMeta) -> RbdLocation | None
         return None
     fsid = ctx.rbd.fsid()
     for loc in locations:
-        if loc.fsid == fsid and ctx.rbd.snap_usable(loc):
-            return loc
+        if loc.fsid == fsid:
+            source = ctx.rbd.clone_source(loc)
+            if source is not None:
+                return source
     return None
 
 
@@ -94,15 +96,15 @@ class RbdDiskType:
     def remove(self, disk: InstanceDisk) -> None:
         self.rbd.remove(disk.path.split("/", 1)[1], retries=2, interval=1.0)
 
-    def _clone(self, job: DiskJob, image: ImageMeta, loc: RbdLocation, name: str
+    def _clone(self, job: DiskJob, image: ImageMeta, src: CloneSource, name: str
                ) -> InstanceDisk:
-        virtual = image.virtual_size or image.size or 0
-        size = root_size(job.size, virtual)
+        size = root_size(job.size, src.size)
         if job.encrypt:
             raise UnsupportedOperation(CLONE_ENCRYPTION_ERROR)
-        self.rbd.clone(loc, name)
+        self.rbd.clone(src, name)
+        loc = src.location
         try:
-            if size > self.rbd.size(name):
+            if size > src.size:
                 self.rbd.resize(name, size)
         except BaseException:
             self.rbd.remove(name, retries=2, interval=1.0)

@@ -182,6 +182,9 @@ def reconcile_instance(ctx: NodeContext, name: str, rbd_names: list[str] | None 
     for work in ctx.store.stale_work_dirs(name):
         shutil.rmtree(work, ignore_errors=True)
         removed.append(work.name)
+    if ctx.store.broken(name):
+        ctx.store.remove_dir(name)
+        removed.append(name)
     if ctx.store.exists(name):
         return removed
     if rbd_names is None and ctx.node.images_type.effective is ImagesType.RBD:
