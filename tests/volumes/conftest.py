@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cowshed.config import load_settings
+from cowshed.config import Settings, load_settings
 from cowshed.dev.ceph import DevCephCluster
 from cowshed.domain.volumes import Caller, Snapshot, Volume
 from cowshed.services.app import Services, open_services
@@ -129,14 +129,23 @@ def open_env(tmp: Path, kind: str, extra: str = "", cluster: DevCephCluster | No
              pool: str | None = None) -> VolumeEnv:
     if kind == "rbd":
         assert cluster is not None and pool is not None
-        body = (f'default_volume_type = "ceph"\n[volume_backends.ceph]\ntype = "rbd"\n'
+        # images in the cluster's "images" pool: raw images are cloned, not copied
+        body = (f'default_volume_type = "ceph"\ndefault_backend = "ceph"\n'
+                f'[stores.ceph]\ntype = "rbd"\nrbd_store_pool = "images"\n'
+                f'rbd_store_ceph_conf = "{cluster.conf_path}"\nrados_connect_timeout = 30\n'
+                f'[volume_backends.ceph]\ntype = "rbd"\n'
                 f'rbd_pool = "{pool}"\nrbd_ceph_conf = "{cluster.conf_path}"\n'
                 f'rados_connect_timeout = 30\n{extra}')
     else:
         body = (f'default_volume_type = "local"\n[volume_backends.local]\ntype = "file"\n'
                 f'volumes_dir = "{tmp / "volumes"}"\n{extra}')
-    settings = load_settings(data_dir=tmp, config_file=_config(tmp, body), environ={})
-    return VolumeEnv(open_services(settings), kind, cluster, pool)
+    _config(tmp, body)
+    return VolumeEnv(open_services(env_settings(tmp)), kind, cluster, pool)
+
+
+def env_settings(data_dir: Path) -> Settings:
+    """The settings of an environment's data dir (its ``cowshed.toml``)."""
+    return load_settings(data_dir=data_dir, environ={})
 
 
 @pytest.fixture(scope="module")
