@@ -39,6 +39,9 @@ def test_every_command_gives_one_json_object(config: Path, image_server: Server)
     assert spawned["instance"] == "vm1" and len(spawned["disks"]) == 2  # type: ignore[arg-type]
     xml = node_json(config, "disk-xml", "vm1")["xml"]
     assert isinstance(xml, str) and xml.startswith('<disk type="file"')
+    value = CliRunner().invoke(main, ["node", "--config", str(config), "disk-xml", "vm1",
+                                      "-f", "value", "-c", "xml"])
+    assert value.exit_code == 0 and value.stdout.strip() == xml.strip()
     listed = node_json(config, "cache-list")["entries"]
     assert {e["kind"] for e in listed} == {"original", "swap"}  # type: ignore[union-attr]
     cleaned = node_json(config, "cache-clean")

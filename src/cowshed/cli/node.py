@@ -7,7 +7,6 @@ exactly one JSON object on stdout.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,17 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from cowshed.cli.common import CONFIG_HELP, DATA_DIR_HELP, CowshedGroup, human_size, settings_for
+from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.domain.instance_disks import Flavor, InstanceRecord
 from cowshed.node.manager import NodeManager, SnapshotRequest, SpawnRequest
 from cowshed.node.settings import ImagesType
 
-NODE_FORMATS = ("table", "json")
-
 
 def _format_option(func: Any) -> Any:
-    return click.option("-f", "--format", "output", type=click.Choice(NODE_FORMATS),
-                        default="table", show_default=True,
-                        help="table for people, json for one machine-readable object.")(func)
+    """The shared ``-f table|json|yaml|value|csv`` and ``-c COLUMN`` (cli/output.py)."""
+    return output_options(func)
 
 
 @click.group(cls=CowshedGroup)
@@ -50,10 +47,13 @@ def _manager(ctx: click.Context) -> Iterator[NodeManager]:
         yield manager
 
 
-def _emit(output: str, data: dict[str, Any], text: str | None = None) -> None:
-    if output == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
-    elif text is not None:
+def _emit(output: str, columns: tuple[str, ...], data: dict[str, Any],
+          text: str | None = None) -> None:
+    """One object in a machine format (``-f json``: exactly one JSON object), else ``text``
+    (or the field/value table when there is none)."""
+    if output != "table" or text is None:
+        show_record(data, output, columns)
+    else:
         click.echo(text)
 
 
@@ -75,7 +75,7 @@ def _emit(output: str, data: dict[str, Any], text: str | None = None) -> None:
 @click.pass_context
 def spawn(ctx: click.Context, instance: str, image_id: str, root_gb: int | None,
           ephemeral_gb: int, swap_mb: int, images_type: str | None, encrypt: bool,
-          config_drive: bool, plan: bool, output: str) -> None:
+          config_drive: bool, plan: bool, output: str, columns: tuple[str, ...]) -> None:
     """Create the disks of INSTANCE from an image (fetched once per host)."""
     request = SpawnRequest(
         instance=instance, image_id=image_id,
@@ -86,16 +86,17 @@ def spawn(ctx: click.Context, instance: str, image_id: str, root_gb: int | None,
     with _manager(ctx) as manager:
         if plan:
             result = manager.plan(request)
-            _emit(output, result.record(), result.text())
+            _emit(output, columns, result.record(), result.text())
             return
         started = time.monotonic()
         record = manager.spawn(request)
         elapsed = time.monotonic() - started
     data = record.record()
     data["elapsed_seconds"] = round(elapsed, 4)
-    _emit(output, data, None)
-    if output != "json":
+    if output == "table" and not columns:
         _show_instance(record)
+    else:
+        show_record(data, output, columns)
 
 
 def _show_instance(record: InstanceRecord) -> None:
@@ -112,14 +113,14 @@ def _show_instance(record: InstanceRecord) -> None:
 @click.argument("instance")
 @_format_option
 @click.pass_context
-def disk_xml(ctx: click.Context, instance: str, output: str) -> None:
+def disk_xml(ctx: click.Context, instance: str, output: str, columns: tuple[str, ...]) -> None:
     """Print the libvirt <disk> elements of INSTANCE, root disk first."""
     with _manager(ctx) as manager:
         xml = manager.disk_xml(instance)
-    if output == "json":
-        _emit(output, {"instance": instance, "xml": xml})
-    else:
+    if output == "table" and not columns:
         click.echo(xml, nl=False)
+    else:
+        show_record({"instance": instance, "xml": xml}, output, columns)
 
 
 @node.command()
@@ -131,13 +132,13 @@ def disk_xml(ctx: click.Context, instance: str, output: str) -> None:
 @_format_option
 @click.pass_context
 def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: str | None,
-             output: str) -> None:
+             output: str, columns: tuple[str, ...]) -> None:
     """Snapshot the root disk of INSTANCE into the image service; prints the new image id."""
     if domain and not live:
         raise click.UsageError("--domain goes with --live")
     with _manager(ctx) as manager:
         image = manager.snapshot(SnapshotRequest(instance, name, live=live, domain=domain))
-    _emit(output, {"id": image.id, "name": image.name, "status": image.status,
+    _emit(output, columns, {"id": image.id, "name": image.name, "status": image.status,
                    "disk_format": image.disk_format, "size": image.size,
                    "properties": dict(image.properties)}, image.id)
 
@@ -146,7 +147,7 @@ def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: s
 @click.argument("instance")
 @_format_option
 @click.pass_context
-def delete(ctx: click.Context, instance: str, output: str) -> None:
+def delete(ctx: click.Context, instance: str, output: str, columns: tuple[str, ...]) -> None:
     """Wipe (volume_clear) and remove the disks of INSTANCE; prints the wipe receipt."""
     with _manager(ctx) as manager:
         report = manager.delete(instance)
@@ -155,18 +156,21 @@ def delete(ctx: click.Context, instance: str, output: str) -> None:
     for r in report.receipts:
         lines.append(f"  {r.disk}: {r.method}, {r.passes} pass(es), {r.bytes_overwritten} bytes, "
                      f"verified={r.verified} {r.note}".rstrip())
-    _emit(output, data, "\n".join(lines))
+    _emit(output, columns, data, "\n".join(lines))
 
 
 @node.command("cache-list")
 @_format_option
 @click.pass_context
-def cache_list(ctx: click.Context, output: str) -> None:
+def cache_list(ctx: click.Context, output: str, columns: tuple[str, ...]) -> None:
     """List the base images and templates in <instances_path>/_base."""
     with _manager(ctx) as manager:
         entries = manager.cache_list()
-    if output == "json":
-        _emit(output, {"entries": [e.record() for e in entries]})
+    if output in ("json", "yaml"):  # one object, as every node command gives
+        show_record({"entries": [e.record() for e in entries]}, output)
+        return
+    if output != "table" or columns:
+        show_records([e.record() for e in entries], output, columns)
         return
     table = Table()
     for column in ("name", "kind", "image", "format", "virtual size", "on disk", "age", "users"):
@@ -184,7 +188,8 @@ def cache_list(ctx: click.Context, output: str) -> None:
               help="Run a pass every image_cache_manager_interval seconds until interrupted.")
 @_format_option
 @click.pass_context
-def cache_clean(ctx: click.Context, no_verify: bool, repeat: bool, output: str) -> None:
+def cache_clean(ctx: click.Context, no_verify: bool, repeat: bool, output: str,
+                columns: tuple[str, ...]) -> None:
     """Remove unused old bases, re-verify the ones in use, clean up leftovers."""
     with _manager(ctx) as manager:
         while True:
@@ -192,7 +197,7 @@ def cache_clean(ctx: click.Context, no_verify: bool, repeat: bool, output: str) 
             data = report.record()
             text = "\n".join(f"{k}: {', '.join(v) or '-'}" for k, v in data.items()
                              if isinstance(v, list))
-            _emit(output, data, text)
+            _emit(output, columns, data, text)
             if not repeat:
                 return
             time.sleep(max(60, manager.ctx.node.image_cache_manager_interval))
