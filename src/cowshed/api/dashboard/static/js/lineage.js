@@ -134,7 +134,8 @@ function wouldFree(n) {
   }
   const freed = [n];
   let p = n.parent;
-  while (p && p.hidden && p.children.length === 1) {
+  // a deferred parent, or the internal snapshot clones hang from, goes with its last child
+  while (p && (p.hidden || p.kind === "clone_snapshot") && p.children.length === 1) {
     freed.push(p);
     p = p.parent;
   }
@@ -170,6 +171,7 @@ function legend() {
     h("li", {}, h("span", { class: "swatch kind-image" }), "image"),
     h("li", {}, h("span", { class: "swatch kind-volume" }), "volume"),
     h("li", {}, h("span", { class: "swatch kind-snapshot" }), "snapshot"),
+    h("li", {}, h("span", { class: "swatch kind-clone_snapshot" }), "clone snapshot (internal, shared by clones)"),
     h("li", {}, h("span", { class: "swatch deferred" }), "deleted, deferred until its dependants go"),
     h("li", {}, h("span", { class: "swatch independent" }), "independent copy (dotted edge)"));
 }

@@ -105,7 +105,7 @@ export async function volumeCreate(_arg, params, alive) {
   const size = h("input", { name: "size", type: "number", min: 1, value: 1, required: true });
   const image = h("input", { name: "imageRef", value: params.get("image") || "", placeholder: "image id" });
   const snapshot = h("select", { name: "snapshot_id" }, h("option", { value: "" }, "none"),
-    snaps.map((s) => h("option", { value: s.id }, s.name || s.id)));
+    snaps.map((s) => h("option", { value: s.id, selected: s.id === params.get("snapshot") }, s.name || s.id)));
   const source = h("select", { name: "source_volid" }, h("option", { value: "" }, "none"),
     vols.map((v) => h("option", { value: v.id, selected: v.id === params.get("volume") }, v.name || v.id)));
   const button = h("button", { type: "submit" }, "Create");
