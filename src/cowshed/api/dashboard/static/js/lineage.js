@@ -19,24 +19,39 @@ export async function lineagePage(id, _params, alive) {
   ]);
   if (!alive()) return;
   const sizes = new Map([...vols, ...snaps].map((r) => [r.id, r.size]));
-  const root = normalise(tree.lineage || tree, null, 0, sizes);
+  const view = lineageView(tree.lineage || tree, sizes, id);
+  replaceMain(
+    h("p", { class: "crumbs" }, h("a", { href: "#/volumes" }, "Volumes"), " / Lineage"),
+    h("h1", {}, "Lineage"), view);
+  const focus = document.querySelector("#lineage-graph g.focus");
+  if (focus) focus.scrollIntoView({ block: "nearest", inline: "nearest" });
+}
+
+// The whole lineage block (summary, legend, graph, node panel, list) for one tree; exported
+// so the drawing can be checked on its own with any tree.
+export function lineageView(rawTree, sizes, focusId) {
+  const root = normalise(rawTree, null, 0, sizes);
   const nodes = [];
   walk(root, (n) => nodes.push(n));
   layout(root);
   const panel = h("aside", { class: "node-panel", "aria-live": "polite" },
     h("p", { class: "muted" }, "Select a node to see what depends on it."));
-  const graph = draw(root, nodes, id, (n) => describe(panel, n));
+  const graph = draw(root, nodes, focusId, (n) => describe(panel, n));
   const deferred = nodes.filter((n) => n.hidden).length;
-  replaceMain(
-    h("p", { class: "crumbs" }, h("a", { href: "#/volumes" }, "Volumes"), " / Lineage"),
-    h("h1", {}, "Lineage"),
+  const start = nodes.find((n) => n.id === focusId);
+  if (start) describe(panel, start);
+  return h("div", {},
     h("p", { id: "lineage-summary" }, `${nodes.length} nodes, depth ${maxDepth(root)}, `,
       `${deferred} deferred.`),
     legend(),
+    h("button", { type: "button", class: "link", "aria-pressed": "false", onclick: (ev) => {
+      const wrap = ev.target.parentElement.querySelector(".graph-wrap");
+      const fit = wrap.classList.toggle("fit");
+      ev.target.setAttribute("aria-pressed", String(fit));
+      ev.target.textContent = fit ? "Actual size" : "Fit the whole tree";
+    } }, "Fit the whole tree"),
     h("div", { class: "lineage" }, h("div", { class: "graph-wrap" }, graph), panel),
     h("details", {}, h("summary", {}, "The same tree as a list"), listView(root)));
-  const start = nodes.find((n) => n.id === id);
-  if (start) describe(panel, start);
 }
 
 function normalise(raw, parent, depth, sizes) {
@@ -134,8 +149,11 @@ function wouldFree(n) {
   }
   const freed = [n];
   let p = n.parent;
-  // a deferred parent, or the internal snapshot clones hang from, goes with its last child
-  while (p && (p.hidden || p.kind === "clone_snapshot") && p.children.length === 1) {
+  // a deferred parent goes with its last child, and so does the internal clone snapshot
+  // between them; a live volume keeps its latest clone snapshot for the next clone to reuse
+  while (p && p.children.length === 1) {
+    const keep = p.kind === "clone_snapshot" ? !(p.parent && p.parent.hidden) : !p.hidden;
+    if (keep) break;
     freed.push(p);
     p = p.parent;
   }
@@ -144,7 +162,8 @@ function wouldFree(n) {
 
 function describe(panel, n) {
   const free = wouldFree(n);
-  const gib = free.now.reduce((sum, x) => sum + (x.size || 0), 0);
+  const known = free.now.filter((x) => x.size);
+  const gib = known.reduce((sum, x) => sum + x.size, 0);
   clear(panel).append(
     h("h2", {}, `${n.kind}: ${n.name || n.id}`),
     dl([["ID", h("span", { class: "mono" }, n.id)], ["Status", n.status],
@@ -153,8 +172,9 @@ function describe(panel, n) {
       ["Dependants", String(descendants(n))], ["Size", n.size ? `${n.size} GiB` : "—"],
       ["Stored in", `${n.backend || "—"} ${n.ref || ""}`],
       ["Deleting it", free.now.length
-        ? `frees ${free.now.length} object(s), up to ${gib} GiB` + (free.now.length > 1
-          ? ` (with ${free.now.length - 1} deferred ancestor(s))` : "")
+        ? `frees ${free.now.length} object(s)` + (known.length ? `, up to ${gib} GiB` : "")
+          + (free.now.length > 1
+          ? ` (with ${free.now.length - 1} deferred or internal ancestor(s))` : "")
         : free.note]]),
     n.kind === "volume" && !n.hidden
       ? h("p", {}, h("a", { href: `#/volume/${encodeURIComponent(n.id)}` }, "Open volume")) : null);
