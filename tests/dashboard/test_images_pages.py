@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -147,6 +148,26 @@ def test_bad_input_gets_the_api_error_not_a_stack_trace(page: Page, server: Serv
     page.button("Import").click()
     page.until(lambda d: "#/image/" in d.current_url or "Import failed" in page.flash())
     assert "Traceback" not in page.text()
+    # a download that cannot succeed (no such host) ends as a failed task, whose message the
+    # tasks page shows
+    image_id = _create(server.url, "doomed-import")
+    answer = httpx.post(f"{server.url}/v2/images/{image_id}/import", json={
+        "method": {"name": "web-download", "uri": "http://no-such-host.invalid/disk.raw"}})
+    assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + 60
+    while True:
+        tasks = httpx.get(f"{server.url}/v2/tasks").json()["tasks"]
+        failed = [t for t in tasks if t["status"] == "failure"]
+        if failed or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert failed, tasks
+    page.open("#/tasks")
+    table = page.find("#task-table").text
+    assert failed[0]["id"] in table and "failure" in table
+    message = httpx.get(f"{server.url}/v2/tasks/{failed[0]['id']}").json()["message"]
+    assert message and message.split("\n")[0][:40] in table
+    page.shot("tasks")
     # an unknown image id answers the API's 404 message on the page
     page.open("#/image/00000000-0000-0000-0000-000000000000")
     page.wait_text("Something went wrong")

@@ -65,6 +65,12 @@ export async function tasksPage(_arg, params, alive) {
     replaceMain(h("h1", {}, "Tasks"), h("p", { class: "error" }, err.message));
     return;
   }
+  // the list leaves out messages (as Glance's does): read them for the tasks that failed
+  const failed = tasks.filter((t) => t.status === "failure" && !t.message).slice(0, 50);
+  const details = await Promise.all(failed.map((t) =>
+    get(`/v2/tasks/${encodeURIComponent(t.id)}`).catch(() => t)));
+  const byId = new Map(details.map((t) => [t.id, t]));
+  tasks = tasks.map((t) => byId.get(t.id) || t);
   if (!alive()) return;
   replaceMain(h("h1", {}, "Tasks"),
     tasks.length ? h("div", { class: "table-wrap" }, h("table", { id: "task-table" },
