@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -62,6 +63,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
             report = svc.recover()
             log.info("started on %s: %s", settings.data_dir, report)
         app.state.services = svc
+        # every hop off the loop (call, asyncio.to_thread, drive) uses the services' pool
+        asyncio.get_running_loop().set_default_executor(svc.deps.pools.blocking)
         if identity is not None:
             identity.state.services = svc
             svc.bootstrap_identity(settings.public_endpoint.rstrip("/") + "/identity"

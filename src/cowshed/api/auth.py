@@ -11,12 +11,12 @@ without a valid token is refused here, before any handler or body read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import Sequence
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -89,7 +89,7 @@ class AuthMiddleware:
         auth = services.auth
         if not auth.blocking:
             return auth.authenticate(token, rid)
-        return await run_in_threadpool(auth.authenticate, token, rid)
+        return await asyncio.to_thread(auth.authenticate, token, rid)
 
     def _refuse(self, scope: Scope, exc: Unauthorized) -> Response:
         services: Services = scope["app"].state.services

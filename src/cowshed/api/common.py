@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -26,8 +26,9 @@ def services(request: Request) -> Services:
 
 
 async def call(fn: Callable[..., T], *args: Any) -> T:
-    """Run blocking service code off the event loop."""
-    return await run_in_threadpool(fn, *args)
+    """Run blocking service code off the event loop, in the services' blocking pool (the app
+    installs it as the loop's default executor; context variables go along)."""
+    return await asyncio.to_thread(fn, *args)
 
 
 async def read_json(request: Request, *, require_json_type: bool = True) -> Any:

@@ -28,6 +28,7 @@ from cowshed.services.images.service import ImageService
 from cowshed.services.maintenance import Maintenance
 from cowshed.services.metadefs.service import MetadefService
 from cowshed.services.policy import load_policy
+from cowshed.services.pools import Pools
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
 from cowshed.services.volumes import VolumeService
@@ -84,6 +85,7 @@ class Services:
         self.volumes.close()
         self.imports.close()
         self.locations.close()
+        self.deps.pools.close()  # waits for running imports before the stores go
         self.deps.stores.close()
         self.deps.repo.engine.dispose()
 
@@ -102,7 +104,7 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
         "os_glance_staging_store", FileConfig(filesystem_store_datadir=str(settings.staging_dir))
     )
     deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging,
-                policy=load_policy(settings.policy_file))
+                policy=load_policy(settings.policy_file), pools=Pools.for_settings(settings))
     identity = IdentityService(IdentityRepository(engine), deps.policy)
     tokens = _tokens(identity, settings, deps) if settings.auth_strategy == "standalone" else None
     return Services(

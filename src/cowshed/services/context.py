@@ -8,6 +8,7 @@ from cowshed.backends.file import FileBackend
 from cowshed.config import Settings
 from cowshed.db.repository import Repository
 from cowshed.services.policy import Policy, load_policy
+from cowshed.services.pools import Pools
 from cowshed.services.stores import StoreSet
 
 
@@ -20,3 +21,5 @@ class Deps:
     staging: FileBackend
     #: who may do what (the defaults unless ``policy_file`` overrides rules).
     policy: Policy = field(default_factory=lambda: load_policy(""))
+    #: the process's thread pools (services/pools.py), shut down by ``Services.close``.
+    pools: Pools = field(default_factory=Pools)

@@ -13,8 +13,9 @@ import errno
 import functools
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -23,7 +24,17 @@ from cowshed.errors import SizeMismatch, StorageFull, UnsafeImage
 from cowshed.formats.inspect import InspectionResult, StreamInspector
 
 BLOCK_SIZE = 8 << 20
-_HASH_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cowshed-hash")
+_fallback_pool: ThreadPoolExecutor | None = None
+_fallback_lock = threading.Lock()
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    """For callers outside the services (they pass ``deps.pools.hashing``): made on first use."""
+    global _fallback_pool
+    with _fallback_lock:
+        if _fallback_pool is None:
+            _fallback_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cowshed-hash")
+        return _fallback_pool
 
 
 def check_promised_size(size: int | None, cap: int, what: str = "Image") -> None:
@@ -50,8 +61,10 @@ class Ingest:
     def __init__(
         self, writer: Writer, *, expected_size: int | None, size_cap: int,
         inspector: StreamInspector | None, hash_algo: str = "sha512", hashing: bool = True,
+        hash_pool: Executor | None = None,
     ) -> None:
         self.writer = writer
+        self._pool = hash_pool
         self.expected_size = expected_size
         self.size_cap = size_cap
         self.inspector = inspector
@@ -77,8 +90,9 @@ class Ingest:
             self._inspect(block)
             self.writer.write(block)
             return
-        md5 = _HASH_POOL.submit(self._md5.update, block)
-        multi = _HASH_POOL.submit(self._multihash.update, block)
+        pool = self._pool or _hash_pool()
+        md5 = pool.submit(self._md5.update, block)
+        multi = pool.submit(self._multihash.update, block)
         try:
             self._inspect(block)
             self.writer.write(block)

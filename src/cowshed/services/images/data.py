@@ -67,9 +67,19 @@ def _file_range(fh: BinaryIO, offset: int, length: int, block_size: int) -> Iter
         while remaining > 0:
             block = fh.read(min(block_size, remaining))
             if not block:
-                raise Gone(f"the data of the image ended {remaining} bytes early")
+                raise Gone(f"the data of the image ended early: read {length - remaining} "
+                           f"bytes, expected {length}")
             remaining -= len(block)
             yield block
+
+
+@dataclass(frozen=True)
+class _Start:
+    """An upload that may go ahead: the image (now saving), its store and its size cap."""
+
+    image: Image
+    backend: Backend
+    cap: int
 
 
 class DataService:
@@ -92,7 +102,24 @@ class DataService:
         self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes], size: int | None,
         store: str | None,
     ) -> Image:
-        """PUT file: queued → saving → active; any failure puts the image back to queued."""
+        """PUT file: queued → saving → active; any failure puts the image back to queued.
+
+        Every database and store call runs in the blocking pool (``asyncio.to_thread``): the
+        event loop only moves bytes, so a slow database never stalls other requests.
+        """
+        start = await asyncio.to_thread(self._begin, ctx, image_id, size, store)
+        try:
+            stored, result = await self._receive(start, chunks, size)
+        except BaseException:
+            # a thread runs to its end even if this await is cancelled again
+            await asyncio.to_thread(requeue, self.repo, image_id, ImageStatus.SAVING)
+            raise
+        return await asyncio.to_thread(self._activate, start.image, start.backend, stored,
+                                       result)
+
+    def _begin(self, ctx: RequestContext, image_id: str, size: int | None, store: str | None
+               ) -> _Start:
+        """Check the upload may start and move the image to saving (compare-and-set)."""
         image = self.repo.get_image(image_id)
         self.access.check(ctx, image, "upload_image")
         require_formats(image)
@@ -106,22 +133,17 @@ class DataService:
         # inspection is decided from these formats: the status moves only if they still hold
         self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.SAVING,
                              formats=(image.disk_format, image.container_format))
-        try:
-            stored, result = await self._receive(image, backend, chunks, size, cap)
-        except BaseException:
-            requeue(self.repo, image_id, ImageStatus.SAVING)
-            raise
-        return await asyncio.to_thread(self._activate, image, backend, stored, result)
+        return _Start(image, backend, cap)
 
     async def _receive(
-        self, image: Image, backend: Backend, chunks: AsyncIterator[bytes], size: int | None,
-        cap: int,
+        self, start: _Start, chunks: AsyncIterator[bytes], size: int | None,
     ) -> tuple[StoredObject, IngestResult]:
+        image, backend = start.image, start.backend
         writer = await asyncio.to_thread(self._open_writer, backend, image.id, size)
         try:
             ingest = Ingest(
-                writer, expected_size=size, size_cap=cap,
-                inspector=inspector_for(image, self.settings),
+                writer, expected_size=size, size_cap=start.cap,
+                inspector=inspector_for(image, self.settings), hash_pool=self.deps.pools.hashing,
             )
             await drive(chunks, ingest)
             result = ingest.finish()

@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -77,7 +76,8 @@ class ImportService:
         self._qemu = qemu
         self.access = ImageAccess(deps.repo, deps.policy)
         workers = self.settings.import_workers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cowshed-import")
+        # the services' jobs pool, sized by import_workers (services/pools.py)
+        self._pool = deps.pools.jobs
         #: one per import running or waiting for a worker (start() takes, the worker returns)
         self._slots = threading.BoundedSemaphore(workers + self.settings.import_queue_size)
         self.staging = Staging(deps, self.access)
@@ -89,7 +89,7 @@ class ImportService:
         return self._qemu
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        """Nothing to stop: the jobs pool is the services' (Services.close waits for it)."""
 
     # -- stage ----------------------------------------------------------------------------
 
@@ -365,7 +365,8 @@ class ImportService:
             check_promised_size(response.size, self.settings.image_size_cap, what=uri)
             writer = self.deps.staging.open_writer(image.id, response.size)
             try:
-                ingest = Ingest(writer, expected_size=response.size,
+                ingest = Ingest(writer, hash_pool=self.deps.pools.hashing,
+                                expected_size=response.size,
                                 size_cap=self.settings.image_size_cap,
                                 inspector=inspector_for(image, self.settings), hashing=False)
                 for chunk in response.chunks:
@@ -415,7 +416,8 @@ class ImportService:
         size = path.stat().st_size
         writer = backend.open_writer(image_id, size)
         try:
-            ingest = Ingest(writer, expected_size=size, size_cap=self.settings.image_size_cap,
+            ingest = Ingest(writer, hash_pool=self.deps.pools.hashing, expected_size=size,
+                            size_cap=self.settings.image_size_cap,
                             inspector=None)
             drive_file(path, ingest)
             result = ingest.finish()
@@ -445,7 +447,8 @@ class ImportService:
         backend = self.deps.stores.get(store)
         writer = backend.open_writer(image_id, image.size)
         try:
-            ingest = Ingest(writer, expected_size=image.size,
+            ingest = Ingest(writer, hash_pool=self.deps.pools.hashing,
+                            expected_size=image.size,
                             size_cap=self.settings.image_size_cap, inspector=None)
             for chunk in source.open_read(image_id):
                 ingest.process(chunk)
