@@ -67,8 +67,7 @@ def _file_range(fh: BinaryIO, offset: int, length: int, block_size: int) -> Iter
         while remaining > 0:
             block = fh.read(min(block_size, remaining))
             if not block:
-                raise Gone(f"the data of the image ended early: read {length - remaining} "
-                           f"bytes, expected {length}")
+                raise Gone(f"the data of the image ended {remaining} bytes early")
             remaining -= len(block)
             yield block
 
