@@ -22,7 +22,7 @@ import pytest
 from cowshed.dev.ceph import DevCephCluster
 from cowshed.domain.instance_disks import Flavor, Provision
 from cowshed.errors import InvalidRequest, UnsupportedOperation
-from cowshed.node.manager import NodeManager, SpawnRequest
+from cowshed.node.manager import NodeManager, SnapshotRequest, SpawnRequest
 from cowshed.node.settings import ImagesType
 from tests.integration._server import COWSHED, Server
 from tests.node.boot_fixtures import BootKit, boot_kit_fixture  # noqa: F401 (the fixture)
@@ -103,6 +103,18 @@ def test_raw_image_on_the_same_cluster_is_cloned(node_dir: Path, rbd_image_serve
         with pytest.raises(UnsupportedOperation, match="cannot encrypt an RBD clone"):
             node.spawn(SpawnRequest("vm-e", image, encrypt=True))
         assert not node.ctx.rbd.exists("vm-e_disk")
+        disk = node.ctx.rbd.image("vm-c_disk")
+        disk.write(b"SNAP-ME!" * 512, 5 * MiB)
+        disk.close()
+        result = node.snapshot(SnapshotRequest("vm-c", "vm-c-snap"))
+        assert result.method == "direct" and result.image.status == "active"
+        fsid = node.ctx.rbd.fsid()
+        assert result.image.locations == (f"rbd://{fsid}/images/{result.image.id}/snap",)
+        assert node.ctx.rbd.parent(result.image.id, pool="images") is None  # flattened
+        assert read_rbd(ceph_cluster, f"images/{result.image.id}@snap", 5 * MiB, 8) == b"SNAP-ME!"
+        assert read_rbd(ceph_cluster, f"images/{result.image.id}", 2 * MiB, 4) == b"\x42" * 4
+        assert result.image.properties["image_type"] == "snapshot"
+        assert not [s for s in node.ctx.rbd.image("vm-c_disk").list_snaps()]  # temp snap gone
         report = node.delete("vm-c")
         assert report.receipts[0].verified and not node.ctx.rbd.exists("vm-c_disk")
 
@@ -166,7 +178,9 @@ def test_rbd_clone_boots_snapshots_and_the_snapshot_boots(
         assert read_rbd(ceph_cluster, root.path, MARKER_OFFSET, len(m)) == m.encode()
         # the image (the clone's parent snapshot) never changes
         assert read_rbd(ceph_cluster, f"images/{image}@snap", MARKER_OFFSET, 16) == bytes(16)
-        snap_id = str(cli_json(config, "snapshot", "vr1", "--name", "vr1-snap")["id"])
+        snap = cli_json(config, "snapshot", "vr1", "--name", "vr1-snap")
+        assert snap["method"] == "direct"  # made inside Ceph, registered as a location
+        snap_id = str(snap["id"])
         second = node.spawn(SpawnRequest("vr2", snap_id)).disk("disk")
         assert second.provision is Provision.CLONE  # the snapshot is raw, in the same cluster
         xml = str(cli_json(config, "disk-xml", "vr2")["xml"])

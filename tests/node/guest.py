@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import io
 import os
@@ -99,13 +100,44 @@ def _libvirt_answers() -> bool:
         return False
 
 
+#: every test session using libvirtd holds this lock shared; the session that started the
+#: daemons stops them only if it can then take it exclusively (nobody else is using them).
+USERS_LOCK = Path("/run/cowshed-tests-libvirt.lock")
+
+
 @contextlib.contextmanager
 def libvirt_daemons() -> Iterator[None]:
-    """A working libvirtd for the block; started (and later stopped) only if none answers."""
+    """A working libvirtd for the block; started only if none answers, and stopped afterwards
+    only by the session that started it and only when no other session uses it."""
     for tool in ("libvirtd", "virtlogd", "virsh", "qemu-system-x86_64"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} missing: apt-get install libvirt-daemon-system "
                                "libvirt-clients qemu-system-x86 (./run test does)")
+    fd = os.open(USERS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        started = _start_daemons()
+        try:
+            yield
+        finally:
+            _stop_if_alone(fd, started)
+    finally:
+        os.close(fd)
+
+
+def _stop_if_alone(fd: int, started: list[int]) -> None:
+    if not started:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # converts our shared hold
+    except BlockingIOError:
+        return  # another session still boots guests: leave the daemons running
+    for pid in reversed(started):  # libvirtd first, then virtlogd
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 15)
+
+
+def _start_daemons() -> list[int]:
     started: list[int] = []
     if not _libvirt_answers():
         for daemon, pidfile in (("virtlogd", "/run/virtlogd.pid"),
@@ -118,12 +150,7 @@ def libvirt_daemons() -> Iterator[None]:
             if time.monotonic() > deadline:
                 raise RuntimeError("libvirtd started but does not answer")
             time.sleep(0.2)
-    try:
-        yield
-    finally:
-        for pid in reversed(started):  # libvirtd first, then virtlogd
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 15)
+    return started
 
 
 def _wait_pid(pidfile: Path) -> int:
@@ -254,7 +281,11 @@ class Domain:
 
     def wait_gone(self, timeout: float = BOOT_TIMEOUT) -> BootResult:
         deadline = time.monotonic() + timeout
-        while virsh("domstate", self.name, check=False).returncode == 0:
+        while (state := virsh("domstate", self.name, check=False)).returncode == 0 or not (
+                "failed to get domain" in state.stderr or "Domain not found" in state.stderr):
+            if state.returncode != 0:
+                raise AssertionError(f"libvirtd went away while {self.name} ran: "
+                                     f"{state.stderr}")
             if time.monotonic() > deadline:
                 virsh("destroy", self.name, check=False)
                 raise AssertionError(f"domain {self.name} did not power off:\n"

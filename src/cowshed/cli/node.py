@@ -137,8 +137,10 @@ def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: s
     if domain and not live:
         raise click.UsageError("--domain goes with --live")
     with _manager(ctx) as manager:
-        image = manager.snapshot(SnapshotRequest(instance, name, live=live, domain=domain))
+        result = manager.snapshot(SnapshotRequest(instance, name, live=live, domain=domain))
+    image = result.image
     _emit(output, columns, {"id": image.id, "name": image.name, "status": image.status,
+                            "method": result.method,
                    "disk_format": image.disk_format, "size": image.size,
                    "properties": dict(image.properties)}, image.id)
 

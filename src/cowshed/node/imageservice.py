@@ -131,12 +131,15 @@ class ImageServiceClient:
         self._send("PUT", f"/v2/images/{image_id}/file", what=f"upload of {image_id}",
                    content=_file_chunks(path), headers=headers)
 
-    def add_location(self, image_id: str, url: str, metadata: Mapping[str, str]) -> None:
-        ops = [{"op": "add", "path": "/locations/-",
-                "value": {"url": url, "metadata": dict(metadata)}}]
-        self._send("PATCH", f"/v2/images/{image_id}", what=f"location of {image_id}", json=None,
-                   content=_dumps(ops),
-                   headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+    def add_location(self, image_id: str, url: str,
+                     validation: Mapping[str, str] | None = None) -> None:
+        """Register data placed in the service's store (Image API 2.17 ``POST …/locations``);
+        the service checks it and turns the image active asynchronously (202)."""
+        body: dict[str, object] = {"url": url}
+        if validation:
+            body["validation_data"] = dict(validation)
+        self._send("POST", f"/v2/images/{image_id}/locations", what=f"location of {image_id}",
+                   json=body)
 
     def delete(self, image_id: str) -> None:
         self._send("DELETE", f"/v2/images/{image_id}", what=f"image {image_id}")
@@ -171,12 +174,6 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as fh:
         while block := fh.read(CHUNK):
             yield block
-
-
-def _dumps(value: object) -> bytes:
-    import json
-
-    return json.dumps(value).encode()
 
 
 def _error(response: httpx.Response, what: str) -> CowshedError:

@@ -25,12 +25,11 @@ from cowshed.node.context import NodeContext
 from cowshed.node.delete import DeleteReport, delete_instance
 from cowshed.node.files import read_json
 from cowshed.node.files_disks import supports_direct_io
-from cowshed.node.imageservice import ImageMeta
 from cowshed.node.instances import RECORD
 from cowshed.node.libvirt import Virsh
 from cowshed.node.plan import Planner, SpawnPlan
 from cowshed.node.settings import ImagesType
-from cowshed.node.snapshot import SnapshotRequest, Snapshotter
+from cowshed.node.snapshot import SnapshotRequest, SnapshotResult, Snapshotter
 from cowshed.node.spawn import Spawner, SpawnRequest
 from cowshed.node.xml import XmlContext, disks_xml
 
@@ -92,7 +91,7 @@ class NodeManager:
         xctx = XmlContext(self.ctx.node, supports_direct_io(self.ctx.instances_path), mons)
         return disks_xml(record.disks, xctx)
 
-    def snapshot(self, request: SnapshotRequest) -> ImageMeta:
+    def snapshot(self, request: SnapshotRequest) -> SnapshotResult:
         """Snapshot the root disk into the image service (cold, or live from a running
         libvirt domain); returns the new, active image."""
         with self.ctx.store.locked(request.instance):

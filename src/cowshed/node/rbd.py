@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from cowshed.backends.rbd import map_rbd_errors
 from cowshed.errors import BackendUnavailable, ConfigError, InUse, NotFound
@@ -52,6 +52,11 @@ class RbdLocation:
             return None
         fsid, pool, image, snap = (unquote(p) for p in pieces)
         return cls(fsid, pool, image, snap)
+
+
+def rbd_url(fsid: str, pool: str, image: str, snap: str) -> str:
+    """``rbd://fsid/pool/image/snap``, each part percent-encoded (glance_store's form)."""
+    return "rbd://" + "/".join(quote(p, safe="") for p in (fsid, pool, image, snap))
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,16 @@ class NodeRbd:
     def mon_hosts(self) -> list[tuple[str, str]]:
         """``(host, port)`` of every monitor (``ceph mon dump``), for ``<host>`` elements."""
         client = self._connect()
-        with map_rbd_errors("reading the monitor map"):
-            ret, out, err = client.mon_command(json.dumps({"prefix": "mon dump",
-                                                           "format": "json"}), b"")
-        if ret != 0:
-            raise BackendUnavailable(f"ceph mon dump failed: {err}")
+        self.fsid()  # right after connect the client may not have the monmap yet
+        for attempt in range(20):
+            with map_rbd_errors("reading the monitor map"):
+                ret, out, err = client.mon_command(json.dumps({"prefix": "mon dump",
+                                                               "format": "json"}), b"")
+            if ret == 0:
+                break
+            if "wrong fsid" not in str(err) or attempt == 19:
+                raise BackendUnavailable(f"ceph mon dump failed: {err}")
+            time.sleep(0.1)  # Ceph 16: commands race the first monmap ("wrong fsid")
         hosts = []
         for mon in json.loads(out).get("mons", []):
             addr = str(mon.get("addr") or mon.get("public_addr") or "").split("/")[0]
@@ -242,6 +252,47 @@ class NodeRbd:
                     raise
                 time.sleep(interval)
         return False
+
+    def snap_create(self, name: str, snap: str, *, pool: str | None = None,
+                    protect: bool = True) -> None:
+        image = self.image(name, pool=pool)
+        try:
+            with map_rbd_errors(f"snapshotting {pool or self.pool}/{name}@{snap}"):
+                image.create_snap(snap)
+                if protect:
+                    image.protect_snap(snap)
+        finally:
+            image.close()
+
+    def snap_remove(self, name: str, snap: str, *, pool: str | None = None) -> None:
+        """Unprotect (if needed) and remove ``name@snap``; a missing one is fine."""
+        try:
+            image = self.image(name, pool=pool)
+        except NotFound:
+            return
+        try:
+            with map_rbd_errors(f"removing {pool or self.pool}/{name}@{snap}"):
+                if not image.snap_exists(snap):
+                    return
+                if image.is_protected_snap(snap):
+                    image.unprotect_snap(snap)
+                image.remove_snap(snap)
+        finally:
+            image.close()
+
+    def clone_into(self, name: str, snap: str, pool: str, child: str) -> None:
+        """Clone ``<self.pool>/name@snap`` into ``pool/child`` (the other direction)."""
+        with map_rbd_errors(f"cloning {self.pool}/{name}@{snap} as {pool}/{child}"):
+            self.lib.RBD().clone(self.ioctx(self.pool), name, snap, self.ioctx(pool), child,
+                                 features=self.lib.RBD_FEATURE_LAYERING)
+
+    def flatten(self, name: str, *, pool: str | None = None) -> None:
+        image = self.image(name, pool=pool)
+        try:
+            with map_rbd_errors(f"flattening {pool or self.pool}/{name}"):
+                image.flatten()
+        finally:
+            image.close()
 
     def import_file(self, path: Path, name: str, size: int, passphrase: bytes | None = None
                     ) -> None:

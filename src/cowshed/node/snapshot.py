@@ -5,6 +5,8 @@
 2. The root disk is extracted into ``<instances_path>/snapshots/<image id>/``:
    - **cold**: ``qemu-img convert`` of the disk (it flattens the backing chain); an RBD disk is
      read through librbd (data extents only) and converted if qcow2 is wanted;
+   - **direct** (RBD disks, image service on the same cluster): made inside Ceph and
+     registered as a location (:mod:`cowshed.node.rbd_snapshot`), nothing uploaded;
    - **live** (``--live --domain D``, the guest keeps running): a qcow2 delta with the disk's
      backing file is copied into by ``virsh blockcopy --shallow --reuse-external --wait
      --finish`` (Nova's blockRebase + blockJobAbort without pivot), then converted; an RBD disk
@@ -21,6 +23,7 @@ Snapshots of encrypted disks are refused: the image would hold the disk's plaint
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -28,11 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from cowshed.domain.instance_disks import InstanceDisk, InstanceRecord, SourceType
-from cowshed.errors import InvalidRequest, UnsupportedOperation
+from cowshed.errors import CowshedError, InvalidRequest, UnsupportedOperation
 from cowshed.node.context import NodeContext
 from cowshed.node.files import atomic_write_json, read_json
 from cowshed.node.imageservice import ImageMeta
 from cowshed.node.libvirt import Virsh
+
+log = logging.getLogger(__name__)
 
 #: never copied into a snapshot (Nova's non_inheritable_image_properties + ours).
 NON_INHERITABLE = frozenset({
@@ -40,6 +45,15 @@ NON_INHERITABLE = frozenset({
     "img_signature_key_type", "img_signature_certificate_uuid", "image_type",
     "instance_uuid", "base_image_ref", "image_location", "image_state", "owner_id",
 })
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """The new, active image and how it was made: ``direct`` (inside Ceph, registered as a
+    location), ``live`` or ``cold`` (extracted and uploaded)."""
+
+    image: ImageMeta
+    method: str
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,7 @@ class Snapshotter:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
 
-    def snapshot(self, req: SnapshotRequest, record: InstanceRecord) -> ImageMeta:
+    def snapshot(self, req: SnapshotRequest, record: InstanceRecord) -> SnapshotResult:
         root = record.disk("disk")
         if root.encryption is not None:
             raise UnsupportedOperation(
@@ -81,6 +95,10 @@ class Snapshotter:
             body["min_disk"] = min_disk
         client = self.ctx.client
         image = client.create(body)
+        if root.source_type is SourceType.NETWORK and fmt == "raw":
+            direct = self._try_direct(record, root, image)
+            if direct is not None:
+                return SnapshotResult(direct, "direct")
         work = self.ctx.instances_path / "snapshots" / image.id
         try:
             work.mkdir(parents=True, mode=0o755)
@@ -94,7 +112,23 @@ class Snapshotter:
             shutil.rmtree(work, ignore_errors=True)
             raise
         shutil.rmtree(work, ignore_errors=True)
-        return client.show(image.id)
+        return SnapshotResult(client.show(image.id), "live" if req.live else "cold")
+
+    def _try_direct(self, record: InstanceRecord, root: InstanceDisk, image: ImageMeta
+                    ) -> ImageMeta | None:
+        """Nova's ``direct_snapshot`` when the image service's pool is on this cluster; None
+        (nothing left behind) when it is not possible, so the caller uploads instead."""
+        from cowshed.node.rbd_snapshot import direct_snapshot, image_pool
+
+        pool = image_pool(self.ctx, record, root)
+        if pool is None:
+            return None
+        try:
+            return direct_snapshot(self.ctx, root, image, pool)
+        except CowshedError as exc:
+            log.warning("direct RBD snapshot of %s failed, uploading instead: %s",
+                        root.path, exc.message)
+            return None
 
     def _format(self, disk: InstanceDisk) -> str:
         wanted = self.ctx.node.snapshot_image_format

@@ -4,7 +4,8 @@ Methods (Nova's ``[libvirt] volume_clear``, applied here to every backend, not o
 
 * ``none``: the disk is removed without overwriting anything;
 * ``zero``: one pass of zeros; on RBD a discard, which suffices there (RADOS drops the objects
-  and the range reads back as zeros, parent data included for clones);
+  and the range reads back as zeros) — for a clone ``write_zeroes``, because a discarded range
+  of a clone reads as its parent's data again;
 * ``shred``: three passes of pseudo-random data (``shred -n3``), then the disk is removed.
 
 Only what holds data is overwritten: for files the allocated extents (a sparse qcow2 overlay
@@ -184,12 +185,14 @@ def rbd_target(rbd: NodeRbd, name: str) -> Iterator[_Target]:
 
         if size:
             image.diff_iterate(0, size, None, found, include_parent=False, whole_object=False)
+        # a discarded range of a clone reads as its parent again; write_zeroes masks it
+        is_clone = rbd.parent(name) is not None
         yield _Target(
             extents=sorted(extents),
             read=lambda off, n: bytes(image.read(off, n)),
             write=lambda off, data: image.write(data, off),
             sync=image.flush,
-            discard=image.discard,
+            discard=image.write_zeroes if is_clone else image.discard,
         )
     finally:
         image.close()
