@@ -30,15 +30,18 @@ LONG_COLUMNS = (*LIST_COLUMNS, "container_format", "checksum", "protected", "own
 
 @click.group(cls=CowshedGroup)
 @remote_options
-def image(os_image_url: str | None, os_token: str | None) -> None:
+def image(os_image_url: str | None, os_token: str | None, os_auth_url: str | None,
+          os_username: str | None, os_password: str | None, os_project_name: str | None,
+          os_user_domain_name: str | None, os_project_domain_name: str | None,
+          os_region_name: str | None, os_interface: str | None) -> None:
     """Manage images: through the library on a data dir, or a server over HTTP.
 
-    Without --os-image-url (or $OS_IMAGE_URL / $OS_ENDPOINT) every command opens the
-    deployment given by --data-dir and --config, as `cowshed serve` would; with it, the
-    commands drive that server's Image API. IMAGE is an id, a unique name or a unique id
-    prefix. Errors are one `Error:` line and exit status 1.
+    Without --os-image-url or --os-auth-url (or the openstack CLI's OS_* variables) every
+    command opens the deployment given by --data-dir and --config, as `cowshed serve` would;
+    with them, the commands drive that server's Image API. IMAGE is an id, a unique name or a
+    unique id prefix. Errors are one `Error:` line and exit status 1.
     """
-    remember_remote(os_image_url, os_token)
+    remember_remote(click.get_current_context().params)
 
 
 progress_option = click.option(
