@@ -11,6 +11,15 @@ import pytest
 
 from cowshed.dev.postgres import DevPostgres
 
+# The Keystone + Tempest harness fixtures, defined here once so that every package using them
+# (tests/tempest, tests/identity) shares one Keystone per session rather than starting its own.
+from tests._openstack.fixtures import (  # noqa: F401  (pytest finds fixtures by name)
+    cowshed_cloud,
+    keystone,
+    openstack_venv,
+    tempest_workspace,
+)
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:

@@ -52,6 +52,11 @@ from types import MappingProxyType
 from typing import Any
 
 from cowshed import config_rules
+from cowshed.config_keystone import (
+    KeystoneAuthtoken,
+    check_keystone_authtoken,
+    parse_keystone_authtoken,
+)
 from cowshed.errors import ConfigError
 from cowshed.node.settings import NodeSettings, parse_node_settings
 
@@ -140,6 +145,9 @@ class Settings:
     web_download_rate_window: int = 30
     #: the node disk manager's ``[node]`` table (``COWSHED_NODE_*``), see cowshed.node.settings.
     node: NodeSettings = field(default_factory=NodeSettings)
+    #: how the ``keystone`` strategy reaches Keystone (keystonemiddleware's option names;
+    #: ``COWSHED_KEYSTONE_AUTHTOKEN_*``), see cowshed.config_keystone.
+    keystone_authtoken: KeystoneAuthtoken = field(default_factory=KeystoneAuthtoken)
     #: who may call the APIs (docs/identity.md): ``noauth`` (every request is one admin; for
     #: development on loopback), ``standalone`` (cowshed's own Keystone-compatible identity under
     #: /identity: the way to deploy), ``keystone`` (tokens of an existing Keystone).
@@ -236,6 +244,7 @@ def load_settings(
         raw.update(_read_toml(Path(path)))
     raw.update(_from_env(env))
     raw["node"] = parse_node_settings(raw.get("node"), env)
+    raw["keystone_authtoken"] = parse_keystone_authtoken(raw.get("keystone_authtoken"), env)
     if data_dir is not None:
         raw["data_dir"] = str(data_dir)
     raw.setdefault("data_dir", str(base))
@@ -261,9 +270,10 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         name = key[len(ENV_PREFIX):].lower()
         if name in ("config", "require_ceph", "test_slow", "test_database_url", "test_auth"):
             continue  # consumed elsewhere (file location, test switches)
-        if name.startswith("node_"):
-            continue  # the [node] table's COWSHED_NODE_* variables, parsed with it
-        if name not in fields or name in ("stores", "volume_backends", "node"):
+        if name.startswith(("node_", "keystone_authtoken_")):
+            continue  # the [node] / [keystone_authtoken] variables, parsed with their table
+        if name not in fields or name in ("stores", "volume_backends", "node",
+                                          "keystone_authtoken"):
             raise ConfigError(f"unknown environment setting {key}")
         out[name] = _parse_env_value(key, str(fields[name].type), value)
     return out
@@ -302,6 +312,9 @@ def _build(raw: dict[str, Any]) -> Settings:
             values[name] = value if isinstance(value, NodeSettings) else (
                 parse_node_settings(value, {})
             )
+        elif name == "keystone_authtoken":
+            values[name] = value if isinstance(value, KeystoneAuthtoken) else (
+                parse_keystone_authtoken(value, {}))
         elif name == "data_dir":
             values[name] = Path(_expect(name, value, str)).absolute()
         elif hint.startswith("tuple["):
@@ -381,6 +394,8 @@ def _check_identity(settings: Settings) -> None:
     if settings.auth_strategy not in AUTH_STRATEGIES:
         raise ConfigError(f"auth_strategy must be one of {', '.join(AUTH_STRATEGIES)}, "
                           f"not {settings.auth_strategy!r}")
+    if settings.auth_strategy == "keystone":
+        check_keystone_authtoken(settings.keystone_authtoken)
     if settings.token_expiration < 1:
         raise ConfigError("token_expiration must be at least 1 second")
     if settings.lockout_failure_attempts < 1 or settings.lockout_duration < 1:

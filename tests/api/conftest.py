@@ -20,8 +20,10 @@ from cowshed.config import Settings, load_settings
 from cowshed.services.app import open_services
 from tests.api.helpers import (
     OCTET,
+    TEST_AUTH,
     TEST_DATABASE_URL,
     TestClient,
+    admin_token,
     authenticate,
     drop_test_schemas,
     fresh_database_url,
@@ -46,6 +48,40 @@ def _test_schemas() -> Iterator[None]:
     drop_test_schemas()
     yield
     drop_test_schemas()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _admin_token_on_every_client() -> Iterator[None]:
+    """Under COWSHED_TEST_AUTH=standalone, every in-process client of an app — the fixtures'
+    and those a test builds itself (TestClient, httpx's ASGITransport) — sends a real admin
+    token of that app unless the request names one itself; the app's middleware validates it
+    like any other. Nothing changes under noauth."""
+    if TEST_AUTH != "standalone":
+        yield
+        return
+    patch = pytest.MonkeyPatch()
+    enter = TestClient.__enter__
+
+    def entered(self: TestClient) -> TestClient:
+        client = enter(self)
+        if "x-auth-token" not in client.headers:
+            authenticate(client)
+        return client
+
+    handle = httpx.ASGITransport.handle_async_request
+
+    async def handled(self: httpx.ASGITransport, request: httpx.Request) -> httpx.Response:
+        services = getattr(getattr(self.app, "state", None), "services", None)
+        if "x-auth-token" not in request.headers and services is not None:
+            token = admin_token(services)
+            if token is not None:
+                request.headers["X-Auth-Token"] = token
+        return await handle(self, request)
+
+    patch.setattr(TestClient, "__enter__", entered)
+    patch.setattr(httpx.ASGITransport, "handle_async_request", handled)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.context import Deps
 from cowshed.services.identity.auth import Authenticator, NoAuth
 from cowshed.services.identity.bootstrap import BootstrapResult, bootstrap
+from cowshed.services.identity.keystone import KeystoneAuth
 from cowshed.services.identity.login import StandaloneAuth, TokenService
 from cowshed.services.identity.ratelimit import LoginLimiter
 from cowshed.services.identity.service import IdentityService
@@ -81,6 +82,8 @@ class Services:
                        volume_orphans_removed=volumes.orphans_removed)
 
     def close(self) -> None:
+        if isinstance(self.auth, KeystoneAuth):
+            self.auth.close()
         self.maintenance.stop()
         self.volumes.close()
         self.imports.close()
@@ -129,4 +132,6 @@ def _authenticator(deps: Deps, tokens: TokenService | None) -> Authenticator:
         return NoAuth(deps.settings)
     if strategy == "standalone" and tokens is not None:
         return StandaloneAuth(tokens)
+    if strategy == "keystone":
+        return KeystoneAuth(deps.settings.keystone_authtoken, deps.policy)
     raise ConfigError(f"auth_strategy {strategy!r} is not available yet")
