@@ -36,8 +36,15 @@ def _require(request: Request, version: mv.Version = mv.NEW_ATTACH) -> VolumeReq
 
 
 async def _detail(request: Request, vr: VolumeRequest, att: Attachment) -> dict[str, Any]:
+    """The attachment with its connection info in Cinder's attachment form: the driver's
+    ``data`` keys flattened beside ``driver_volume_type`` and ``attachment_id`` (Cinder's volume
+    manager drops the ``data`` level there; Nova puts it back before handing it to os-brick)."""
     info = await call(_svc(request).attachment_connection, vr.caller, att.id)
-    return attachment_detail(att, info.as_dict()["data"] if info is not None else None)
+    flat = None
+    if info is not None:
+        flat = {**info.data, "driver_volume_type": info.driver_volume_type,
+                "attachment_id": att.id}
+    return attachment_detail(att, flat)
 
 
 async def create(request: Request) -> Response:

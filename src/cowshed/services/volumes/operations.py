@@ -124,6 +124,9 @@ class Operations:
         except Exception as exc:
             log.error("uploading volume %s to image %s failed: %s", volume.id, image_id,
                       _message(exc))
+            # as Cinder: the half-made image goes, rather than sitting queued forever
+            with contextlib.suppress(Exception):
+                self.images.delete(context_of_owner(volume), image_id)
         finally:
             self.db.update_volume(volume.id, expect=[VolumeStatus.UPLOADING], status=back,
                                   previous_status=None, **_DONE)
@@ -171,8 +174,10 @@ def context_of_owner(volume: Volume) -> RequestContext:
 
 @contextlib.contextmanager
 def converted(qemu: QemuImg, source: LocalSource, disk_format: str, rt: Runtime) -> Iterator[str]:
-    """``source`` in ``disk_format`` as a file (itself when it already is)."""
-    if source.fmt == disk_format:
+    """``source`` in ``disk_format`` as a file: itself when both are raw; a qcow2 source is
+    always converted, because a volume's qcow2 may be an overlay whose backing chain (its
+    parent's data) must be folded in — an image with a backing file is refused, rightly."""
+    if source.fmt == disk_format == "raw":
         yield source.path
         return
     if disk_format == "raw":
