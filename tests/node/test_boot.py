@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -139,3 +140,35 @@ def test_encrypted_qcow2_boots_and_hides_the_marker(boot_kit: BootKit, image_ser
     assert subprocess.run(["virsh", "-c", "qemu:///system", "secret-dumpxml", secret],
                           capture_output=True).returncode != 0
     assert node.settings.node.images_type.effective is ImagesType.QCOW2
+
+
+def test_live_snapshot_of_a_plain_qemu_guest_over_qmp(boot_kit: BootKit, image_server: Server,
+                                                      base_image: str) -> None:
+    node = Node(boot_kit, image_server, "qmp")
+    record = node.cli("spawn", "vm6", "--image", base_image)
+    disk = record["disks"][0]["path"]  # type: ignore[index]
+    m = marker()
+    sock = node.dir / "qmp.sock"
+    console = node.dir / "vm6.console"
+    blockdev = json.dumps({"driver": "qcow2", "node-name": "disk0",
+                           "file": {"driver": "file", "filename": disk}})
+    qemu = subprocess.Popen([
+        "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nodefaults", "-no-user-config",
+        "-display", "none", "-serial", f"file:{console}", "-no-reboot",
+        "-kernel", str(boot_kit.guest.kernel), "-initrd", str(boot_kit.guest.initrd),
+        "-append", f"console=ttyS0 panic=-1 quiet bt.mode=write bt.marker={m} bt.hold=600",
+        "-blockdev", blockdev, "-device", "virtio-blk-pci,drive=disk0",
+        "-qmp", f"unix:{sock},server=on,wait=off"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while b"BT-HOLD: running" not in (console.read_bytes() if console.exists() else b""):
+            assert qemu.poll() is None and time.monotonic() < deadline, qemu.stderr
+            time.sleep(0.2)
+        snap = node.cli("snapshot", "vm6", "--name", "vm6-qmp", "--live", "--qmp", str(sock))
+        assert qemu.poll() is None  # the guest still runs
+    finally:
+        qemu.kill()
+        qemu.wait(30)
+    assert snap["status"] == "active" and snap["method"] == "live"
+    node.cli("spawn", "vm7", "--image", str(snap["id"]))
+    assert node.boot("vm7", f"bt.mode=read bt.marker={m}") == m

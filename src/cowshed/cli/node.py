@@ -129,15 +129,18 @@ def disk_xml(ctx: click.Context, instance: str, output: str, columns: tuple[str,
 @click.option("--live", is_flag=True,
               help="Copy the disk of the running libvirt domain (the guest keeps running).")
 @click.option("--domain", default=None, help="The libvirt domain of INSTANCE (with --live).")
+@click.option("--qmp", "qmp", default=None, metavar="SOCKET",
+              help="The QMP socket of INSTANCE's plain QEMU (with --live, instead of --domain).")
 @_format_option
 @click.pass_context
 def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: str | None,
-             output: str, columns: tuple[str, ...]) -> None:
+             qmp: str | None, output: str, columns: tuple[str, ...]) -> None:
     """Snapshot the root disk of INSTANCE into the image service; prints the new image id."""
-    if domain and not live:
-        raise click.UsageError("--domain goes with --live")
+    if (domain or qmp) and not live:
+        raise click.UsageError("--domain and --qmp go with --live")
     with _manager(ctx) as manager:
-        result = manager.snapshot(SnapshotRequest(instance, name, live=live, domain=domain))
+        result = manager.snapshot(SnapshotRequest(instance, name, live=live, domain=domain,
+                                                  qmp=qmp))
     image = result.image
     _emit(output, columns, {"id": image.id, "name": image.name, "status": image.status,
                             "method": result.method,

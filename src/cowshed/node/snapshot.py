@@ -10,7 +10,8 @@
    - **live** (``--live --domain D``, the guest keeps running): a qcow2 delta with the disk's
      backing file is copied into by ``virsh blockcopy --shallow --reuse-external --wait
      --finish`` (Nova's blockRebase + blockJobAbort without pivot), then converted; an RBD disk
-     is copied whole into a local qcow2 the same way.
+     is copied whole into a local qcow2 the same way. Under plain QEMU (``--live --qmp S``) the
+     same shallow copy is QMP ``drive-mirror`` + ``block-job-cancel`` (:mod:`.qmp`).
 3. ``snapshot_image_format`` (raw or qcow2; default the disk's format, raw for RBD) and
    ``snapshot_compression`` (qcow2 ``-c``) apply to the conversion.
 4. The file is uploaded; any failure deletes the new image record and the work directory.
@@ -61,7 +62,10 @@ class SnapshotRequest:
     instance: str
     name: str
     live: bool = False
+    #: the running libvirt domain (live snapshot through libvirt)…
     domain: str | None = None
+    #: …or the QMP socket of a guest under plain QEMU.
+    qmp: str | None = None
 
 
 def snapshot_properties(record: InstanceRecord) -> dict[str, str]:
@@ -83,8 +87,9 @@ class Snapshotter:
             raise UnsupportedOperation(
                 "snapshots of encrypted disks are not supported: the image would hold the "
                 "disk's plaintext")
-        if req.live and not req.domain:
-            raise InvalidRequest("a live snapshot needs --domain (the running libvirt domain)")
+        if req.live and bool(req.domain) == bool(req.qmp):
+            raise InvalidRequest("a live snapshot needs --domain (the running libvirt domain) "
+                                 "or --qmp (the QMP socket of a plain QEMU guest), one of them")
         fmt = self._format(root)
         body: dict[str, Any] = {
             "name": req.name, "disk_format": fmt, "container_format": "bare",
@@ -168,7 +173,14 @@ class Snapshotter:
             self.ctx.qemu.create(delta, "qcow2", disk.size, backing=base.path,
                                  backing_fmt=base.format)
             os.chmod(delta, 0o644)
-            virsh.block_copy(domain, disk.target, delta, shallow=True, reuse_external=True)
+            if req.qmp:
+                from cowshed.node.qmp import live_copy
+
+                live_copy(Path(req.qmp), disk.path, delta)
+            else:
+                virsh.block_copy(domain, disk.target, delta, shallow=True, reuse_external=True)
+        elif req.qmp:
+            raise UnsupportedOperation("live snapshots over QMP need a qcow2 file disk")
         else:
             virsh.block_copy(domain, disk.target, delta, shallow=False, reuse_external=False,
                              dest_format="qcow2")
