@@ -15,6 +15,7 @@ from cowshed.dev.postgres import DevPostgres
 # (tests/tempest, tests/identity) shares one Keystone per session rather than starting its own.
 from tests._openstack.fixtures import (  # noqa: F401  (pytest finds fixtures by name)
     cowshed_cloud,
+    image_mirror,
     keystone,
     openstack_venv,
     tempest_workspace,

@@ -1,15 +1,23 @@
 """pytest fixtures over the harness: import the ones you need into a conftest.py.
 
 ``openstack_venv`` (the cached venv), ``keystone`` (a running Keystone, session-wide),
-``cowshed_cloud`` (a ``cowshed serve`` registered in that Keystone as ``image``, ``volumev3``
-and ``block-storage``) and ``tempest_workspace`` (a Tempest workspace pointed at both).
+``image_mirror`` (a small qcow2 on a loopback HTTP server, standing in for Tempest's internet
+image URLs), ``cowshed_cloud`` (a ``cowshed serve`` registered in that Keystone as ``image``,
+``volumev3`` and ``block-storage``, allowed to web-download from the mirror) and
+``tempest_workspace`` (a Tempest workspace pointed at all of them).
 """
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -57,10 +65,37 @@ def keystone(openstack_venv: OpenStackVenv,
         ks.stop()
 
 
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
-def cowshed_cloud(keystone: Keystone,
+def image_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a 64 MiB (virtual) qcow2 served on loopback."""
+    root = tmp_path_factory.mktemp("mirror")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(root / "disk.qcow2"), "64M"],
+                   check=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/disk.qcow2"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def cowshed_cloud(keystone: Keystone, image_mirror: str,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[CowshedCloud]:
-    server = Server(tmp_path_factory.mktemp("cloud") / "data")
+    root = tmp_path_factory.mktemp("cloud")
+    # a deployer's web-download filter that lets the mirror in (loopback is refused otherwise)
+    config = root / "cowshed.toml"
+    config.write_text(f'allowed_hosts = ["127.0.0.1"]\n'
+                      f"allowed_ports = [{urlsplit(image_mirror).port}]\n")
+    server = Server(root / "data", config=config)
     server.start()
     cloud = CowshedCloud(keystone, server)
     keystone.register("image", "glance", cloud.image_url)
@@ -74,6 +109,6 @@ def cowshed_cloud(keystone: Keystone,
 
 @pytest.fixture(scope="session")
 def tempest_workspace(openstack_venv: OpenStackVenv, cowshed_cloud: CowshedCloud,
-                      tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+                      image_mirror: str, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace.create(openstack_venv, tmp_path_factory.mktemp("tempest"),
-                            cowshed_cloud.keystone)
+                            cowshed_cloud.keystone, image_url=image_mirror)

@@ -25,7 +25,11 @@ from tests._openstack.venv import OpenStackVenv
 _CLASS_FIXTURE = re.compile(r"^(setUpClass|tearDownClass) \((?P<cls>[\w.]+)\)$")
 
 
-def tempest_conf(ws: Path, keystone: Keystone, *, cinder: bool, extra: str = "") -> str:
+def tempest_conf(ws: Path, keystone: Keystone, *, cinder: bool, image_url: str | None = None,
+                 extra: str = "") -> str:
+    """``image_url``: a qcow2 image on a local HTTP server, for the web-download tests (Tempest's
+    default is on the internet, which a test machine need not reach)."""
+    mirror = f"http_image = {image_url}\nhttp_qcow2_image = {image_url}\n" if image_url else ""
     return f"""[DEFAULT]
 log_dir = {ws}/logs
 log_file = tempest.log
@@ -55,7 +59,7 @@ swift = false
 horizon = false
 [image]
 build_timeout = 120
-[volume]
+{mirror}[volume]
 catalog_type = volumev3
 build_timeout = 120
 {extra}"""
@@ -103,11 +107,12 @@ class Workspace:
 
     @classmethod
     def create(cls, venv: OpenStackVenv, path: Path, keystone: Keystone, *,
-               cinder: bool = False, extra: str = "") -> Workspace:
+               cinder: bool = False, image_url: str | None = None,
+               extra: str = "") -> Workspace:
         for sub in ("etc", "logs", "locks"):
             (path / sub).mkdir(parents=True, exist_ok=True)
-        (path / "etc" / "tempest.conf").write_text(tempest_conf(path, keystone, cinder=cinder,
-                                                                extra=extra))
+        (path / "etc" / "tempest.conf").write_text(tempest_conf(
+            path, keystone, cinder=cinder, image_url=image_url, extra=extra))
         site = next((venv.path / "lib").glob("python3*/site-packages"))
         (path / ".stestr.conf").write_text(
             f"[DEFAULT]\ntest_path={site}/tempest/test_discover\ntop_dir={site}\n"
