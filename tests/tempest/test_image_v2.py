@@ -16,15 +16,18 @@ pytestmark = [pytest.mark.tempest, pytest.mark.slow]
 
 #: The fewest tests that must pass: what cowshed achieved when this was last raised. Raise it
 #: when more pass; a drop is a regression.
-MIN_PASSED = 20
+MIN_PASSED = 43
 
 
 @pytest.mark.timeout(1800)
 def test_tempest_image_v2_suite(tempest_workspace: Workspace) -> None:
     results = tempest_workspace.run(r"^tempest\.api\.image\.v2\.")
     print(f"\nset-up: {TIMINGS}")
+    print("| class | passed | failed | skipped |\n|---|---|---|---|")
     for cls, counts in sorted(results.by_class().items()):
-        print(f"{cls}: {dict(counts)}")
+        failed = counts["fail"] + counts["failure"] + counts["uxsuccess"]
+        print(f"| `{cls.removeprefix('tempest.api.image.v2.')}` | {counts['success']} | "
+              f"{failed} | {counts['skip']} |")
     print(f"passed {results.passed}, failed {len(results.failed)}, skipped {results.skipped}")
     for test in results.failed:
         print(f"FAILED {test}")
