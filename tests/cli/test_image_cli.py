@@ -364,3 +364,28 @@ def test_shared_options_mean_the_same_everywhere() -> None:
 ])
 def test_human_size(size: int | None, text: str) -> None:
     assert human_size(size) == text
+
+
+def test_ctrl_c_exits_130_and_keeps_the_part_for_resume(
+        run: Run, active: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cowshed.cli.image_ops import LocalImages
+
+    real_read = LocalImages.read
+
+    def interrupted(self: LocalImages, image_id: str, offset: int) -> Any:
+        blocks = real_read(self, image_id, offset)
+        yield next(iter(blocks))
+        raise KeyboardInterrupt  # the fault: Ctrl-C after the first block
+
+    monkeypatch.setattr(LocalImages, "read", interrupted)
+    out = tmp_path / "out.raw"
+    result = run("image", "download", active["id"], "--file", str(out), "--no-progress",
+                 code=130)
+    assert "out.raw.part kept: run the same command with --resume" in result.stderr
+    assert result.stderr.rstrip().endswith("Interrupted.")
+    monkeypatch.undo()
+    done = run("image", "download", active["id"], "--file", str(out), "--resume",
+               "--no-progress")
+    assert "resumed at 8.0 MiB" in done.stderr
+    assert out.read_bytes() == PAYLOAD
