@@ -23,6 +23,7 @@ from cowshed.api.errors import (
     handle_cowshed_error,
     handle_unexpected,
 )
+from cowshed.api.http_protocols import HeadSizeGuard
 from cowshed.api.identity.app import identity_app
 from cowshed.api.identity.tokens import root as identity_root
 from cowshed.api.image import discovery
@@ -95,7 +96,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
                 Mount("/volume", app=VolumeApp()), *dashboard_routes(), *images],
         lifespan=lifespan,
         # one context per request, for every API (docs/identity.md)
-        middleware=[Middleware(HttpVersionGuard), *access, Middleware(AuthMiddleware)],
+        middleware=[Middleware(HeadSizeGuard), Middleware(HttpVersionGuard), *access,
+                    Middleware(AuthMiddleware)],
         exception_handlers={
             CowshedError: handle_cowshed_error,
             HTTPException: _http_error,

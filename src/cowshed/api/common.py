@@ -32,17 +32,25 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
 
 
 async def read_json(request: Request, *, require_json_type: bool = True) -> Any:
-    """Read and decode a JSON body with size and depth limits."""
+    """Read and decode a JSON body with size and depth limits.
+
+    A body over MAX_JSON_BODY is refused (413) as soon as its Content-Length or its bytes
+    say so; decoding and checking run in a worker thread, so a large or deep body never
+    holds the event loop (and with it every other request).
+    """
     if require_json_type:
         kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
         if kind and kind != "application/json":
             raise UnsupportedMediaType(f"Unsupported Content-Type {kind!r}; use application/json")
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and (len(declared) > 12 or int(declared) > MAX_JSON_BODY):
+        raise StorageFull(f"Request body is larger than {MAX_JSON_BODY} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_JSON_BODY:
             raise StorageFull(f"Request body is larger than {MAX_JSON_BODY} bytes")
-    return decode_json(bytes(body))
+    return await run_in_threadpool(decode_json, bytes(body))
 
 
 def decode_json(body: bytes) -> Any:

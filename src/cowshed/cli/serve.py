@@ -81,6 +81,7 @@ def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket,
     import uvicorn
 
     from cowshed.api.app import create_app
+    from cowshed.api.http_protocols import MAX_HEAD_BYTES, LimitedHttpToolsProtocol
 
     services = open_services(settings)
     stack.callback(services.close)
@@ -92,10 +93,11 @@ def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket,
     local = f"[{local}]" if ":" in local else local
     app = create_app(settings, services, recover=False, listen_url=f"http://{local}:{port}")
     # httptools and uvloop (uvicorn[standard]) named outright: "auto" would fall back to the
-    # pure-Python h11 parser and asyncio loop without a word when they are missing.
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, http="httptools",
-                            loop="uvloop", timeout_keep_alive=75,
-                            h11_max_incomplete_event_size=64 * 1024)
+    # pure-Python h11 parser and asyncio loop without a word when they are missing. The
+    # protocol is uvicorn's httptools one with a bound on request heads (431 past 64 KiB).
+    config = uvicorn.Config(app, log_level=log_level, access_log=False,
+                            http=LimitedHttpToolsProtocol, loop="uvloop", timeout_keep_alive=75,
+                            h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     # uvicorn restores this handler after its graceful shutdown and re-raises SIGTERM into it:
     # SystemExit then unwinds the stack (services closed, lock released) instead of the
     # default action killing the process mid-way.

@@ -62,7 +62,8 @@ async def show_image(request: Request) -> Response:
 
 async def update_image(request: Request) -> Response:
     legacy = media_type(request.headers.get("content-type", ""))
-    ops = parse_patch(await read_json(request, require_json_type=False), legacy)
+    # validation of a large patch document runs off the event loop too
+    ops = await call(parse_patch, await read_json(request, require_json_type=False), legacy)
     image = await call(services(request).images.update, request_context(request),
                        request.path_params["image_id"], ops)
     return json_response(_view(request, image))
