@@ -186,7 +186,8 @@ def test_odd_range_headers_are_not_500(client: TestClient, active_image: Any, na
                                        value: bytes) -> None:
     image = active_image()
     resp = raw_request(client, "GET", f"/v2/images/{image['id']}/file", [(name, value)])
-    assert resp.status_code in (200, 206, 400, 416), resp.text
+    # 431: a header of 100 000 bytes is over the 64 KiB head limit
+    assert resp.status_code in (200, 206, 400, 416, 431), resp.text
 
 
 @pytest.mark.parametrize("value", [b"\xff\xfe", b"application/\xb2", b"a" * 10000])
