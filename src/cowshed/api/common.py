@@ -50,7 +50,7 @@ async def read_json(request: Request, *, require_json_type: bool = True) -> Any:
         body += chunk
         if len(body) > MAX_JSON_BODY:
             raise StorageFull(f"Request body is larger than {MAX_JSON_BODY} bytes")
-    return await run_in_threadpool(decode_json, bytes(body))
+    return await call(decode_json, bytes(body))
 
 
 def decode_json(body: bytes) -> Any:
