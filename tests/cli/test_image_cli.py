@@ -326,9 +326,9 @@ def _commands() -> list[str]:
 
 def test_every_image_command_is_tested_for_help() -> None:
     assert _commands() == [
-        "create", "deactivate", "delete", "download", "import", "list", "reactivate", "set",
-        "show", "stage", "stores", "tag add", "tag remove", "task list", "task show", "unset",
-        "upload"]
+        "create", "deactivate", "delete", "download", "import", "list", "member add",
+        "member list", "member remove", "member set", "reactivate", "set", "show", "stage",
+        "stores", "tag add", "tag remove", "task list", "task show", "unset", "upload"]
 
 
 @pytest.mark.parametrize("name", _commands())

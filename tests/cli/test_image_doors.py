@@ -252,3 +252,18 @@ def test_download_to_a_pipe_that_closes_early(server: Server, tmp_path: Path) ->
     assert early.stdout.split() == ["1000", "status=141"]
     assert early.stderr == ""
 
+
+
+def test_members(door: Door) -> None:
+    made = create(door, unique("shared"), "--visibility", "shared")
+    project = "5f1c0c9d4e7a4a0c8e1f2b3c4d5e6f70"
+    added = door.json("image", "member", "add", made["id"], project)
+    assert (added["member_id"], added["status"]) == (project, "pending")
+    accepted = door.json("image", "member", "set", made["name"], project, "--status",
+                         "accepted")
+    assert accepted["status"] == "accepted"
+    listed = door("image", "member", "list", made["id"], "-f", "value", "-c", "member_id",
+                  "-c", "status").stdout
+    assert listed.splitlines() == [f"{project} accepted"]
+    door("image", "member", "remove", made["id"], project)
+    assert door.json("image", "member", "list", made["id"]) == []

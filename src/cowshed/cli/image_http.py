@@ -48,6 +48,11 @@ def task_from_api(body: dict[str, Any]) -> Record:
     return {key: body.get(key) for key in keys}
 
 
+def member_from_api(body: dict[str, Any]) -> Record:
+    keys = ("image_id", "member_id", "status", "created_at", "updated_at")
+    return {key: body.get(key) for key in keys}
+
+
 class RemoteImages:
     """The Image API at ``url`` (with or without ``/v2``), with ``token`` if given."""
 
@@ -155,6 +160,22 @@ class RemoteImages:
 
     def task(self, task_id: str) -> Record:
         return task_from_api(self._json("GET", f"/v2/tasks/{task_id}"))
+
+    def members(self, image_id: str) -> list[Record]:
+        found = self._json("GET", f"/v2/images/{image_id}/members").get("members", [])
+        return [member_from_api(m) for m in found]
+
+    def add_member(self, image_id: str, member_id: str) -> Record:
+        return member_from_api(self._json("POST", f"/v2/images/{image_id}/members",
+                                          json={"member": member_id}))
+
+    def set_member(self, image_id: str, member_id: str, status: str) -> Record:
+        return member_from_api(self._json(
+            "PUT", f"/v2/images/{image_id}/members/{_segment(member_id)}",
+            json={"status": status}))
+
+    def remove_member(self, image_id: str, member_id: str) -> None:
+        self._call("DELETE", f"/v2/images/{image_id}/members/{_segment(member_id)}")
 
     def close(self) -> None:
         self.http.close()

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from cowshed.cli.common import CowshedGroup, deployment_options
+from cowshed.cli.image_members import member
 from cowshed.cli.image_ops import find_image, wait_for_import
 from cowshed.cli.image_session import examples, image_session
 from cowshed.cli.images import progress_option, properties_option, show_image
@@ -26,7 +27,7 @@ TASK_COLUMNS = ("id", "type", "status", "image_id", "updated_at", "message")
 
 def register(image: click.Group) -> None:
     for command in (set_image, unset, tag, deactivate, reactivate, stage, import_image, stores,
-                    task):
+                    task, member):
         image.add_command(command)
 
 

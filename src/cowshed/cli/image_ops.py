@@ -17,11 +17,13 @@ from typing import Any, Protocol
 
 from cowshed.cli.output import Record, resolve
 from cowshed.domain.images import Image
+from cowshed.domain.members import ImageMember
 from cowshed.domain.query import SORT_KEYS, Filter, ImageQuery
 from cowshed.domain.tasks import Task
 from cowshed.errors import ExternalToolError, NotFound
 from cowshed.services.app import Services
 from cowshed.services.images.files import read_blocks, upload_file
+from cowshed.services.images.members import parse_status
 from cowshed.services.images.service import PatchOp
 from cowshed.services.ingest import BLOCK_SIZE
 
@@ -57,6 +59,10 @@ class ImageOps(Protocol):
     def stores(self) -> list[Record]: ...
     def tasks(self, image_id: str) -> list[Record]: ...
     def task(self, task_id: str) -> Record: ...
+    def members(self, image_id: str) -> list[Record]: ...
+    def add_member(self, image_id: str, member_id: str) -> Record: ...
+    def set_member(self, image_id: str, member_id: str, status: str) -> Record: ...
+    def remove_member(self, image_id: str, member_id: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -92,6 +98,12 @@ def task_record(task: Task) -> Record:
         "result": task.result, "created_at": _time(task.created_at),
         "updated_at": _time(task.updated_at), "expires_at": _time(task.expires_at),
     }
+
+
+def member_record(member: ImageMember) -> Record:
+    return {"image_id": member.image_id, "member_id": member.member_id,
+            "status": str(member.status), "created_at": _time(member.created_at),
+            "updated_at": _time(member.updated_at)}
 
 
 def parse_sort(value: str) -> tuple[tuple[str, str], ...]:
@@ -214,6 +226,19 @@ class LocalImages:
 
     def task(self, task_id: str) -> Record:
         return task_record(self.svc.imports.get_task(self.ctx, task_id))
+
+    def members(self, image_id: str) -> list[Record]:
+        return [member_record(m) for m in self.svc.members.list_members(self.ctx, image_id)]
+
+    def add_member(self, image_id: str, member_id: str) -> Record:
+        return member_record(self.svc.members.add_member(self.ctx, image_id, member_id))
+
+    def set_member(self, image_id: str, member_id: str, status: str) -> Record:
+        return member_record(self.svc.members.set_status(self.ctx, image_id, member_id,
+                                                         parse_status(status)))
+
+    def remove_member(self, image_id: str, member_id: str) -> None:
+        self.svc.members.remove_member(self.ctx, image_id, member_id)
 
     def close(self) -> None:
         """Closing waits for imports this process started: they run in its threads."""
