@@ -8,6 +8,7 @@ becomes a layered clone; anything else is fetched, converted and imported, unles
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -50,7 +51,9 @@ def rbd_image_server(ceph_cluster: DevCephCluster, tmp_path_factory: pytest.Temp
     config.write_text(
         "show_multiple_locations = true\nshow_image_direct_url = true\n"
         'default_backend = "ceph"\n[stores.ceph]\ntype = "rbd"\nrbd_store_pool = "images"\n'
-        f'rbd_store_ceph_conf = "{ceph_cluster.conf_path}"\n')
+        f'rbd_store_ceph_conf = "{ceph_cluster.conf_path}"\n'
+        '[volume_backends.ceph]\ntype = "rbd"\nrbd_pool = "volumes"\n'
+        f'rbd_ceph_conf = "{ceph_cluster.conf_path}"\n')
     server = Server(root / "data", config)
     server.start(timeout=120)
     try:
@@ -234,3 +237,72 @@ def test_sigkill_after_the_clone_then_the_next_spawn_finishes(
         assert record.disk("disk.eph0").provision is Provision.IMPORT
         node.delete("vk")
         assert [n for n in node.ctx.rbd.names() if n.startswith("vk_")] == []
+
+
+# -- boot from volume ---------------------------------------------------------------------------
+
+V3 = "/volume/v3"
+
+
+def wait_for(client: Any, url: str, key: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        body = client.get(url).json()[key]
+        if body["status"] == status:
+            return dict(body)
+        assert body["status"] != "error" and time.monotonic() < deadline, body
+        time.sleep(0.1)
+
+
+def new_volume(client: Any, **spec: Any) -> str:
+    resp = client.post(f"{V3}/volumes", json={"volume": {"size": 1, **spec}})
+    assert resp.status_code == 202, resp.text
+    volume_id = str(resp.json()["volume"]["id"])
+    wait_for(client, f"{V3}/volumes/{volume_id}", "volume", "available")
+    return volume_id
+
+
+@pytest.mark.slow
+def test_boot_from_volume_boots_snapshots_and_detaches(
+        boot_kit: BootKit, rbd_image_server: Server, ceph_cluster: DevCephCluster) -> None:
+    """Spawn on a volume of the real volume service, boot it from the XML, snapshot it (volume
+    snapshot + zero-byte image with block_device_mapping), delete (detach, no wipe)."""
+    work = boot_kit.workdir("bfv")
+    config = work / "node.toml"
+    node_settings(work, rbd_image_server.url, instances_path=str(work / "instances"),
+                  volume_service_url=rbd_image_server.url + "/volume")
+    with rbd_image_server.client() as client:
+        vol = new_volume(client, name="bfv")
+        plan = cli_json(config, "spawn", "vb1", "--boot-volume", vol, "--plan")
+        assert plan["disks"][0]["provision"] == "volume" and plan["bytes_moved"] == 0
+        record = cli_json(config, "spawn", "vb1", "--boot-volume", vol, "--swap-mb", "8")
+        root = record["disks"][0]
+        assert root["provision"] == "volume" and root["volume_id"] == vol
+        assert root["path"] == f"volumes/volume-{vol}" and root["size"] == 1 << 30
+        wait_for(client, f"{V3}/volumes/{vol}", "volume", "in-use")
+        xml = str(cli_json(config, "disk-xml", "vb1")["xml"])
+        assert f"<serial>{vol}</serial>" in xml
+        m = "V-" + uuid.uuid4().hex[:10]
+        assert boot(f"cowshed-vb1-{m}", boot_kit.guest, xml, work,
+                    f"bt.mode=write bt.marker={m}").read() == m
+
+        snap = cli_json(config, "snapshot", "vb1", "--name", "vb1-snap")
+        assert snap["method"] == "volume"
+        image = client.get(f"/v2/images/{snap['id']}").json()
+        assert image["size"] is None and image["bdm_v2"] == "True"
+        assert image["root_device_name"] == "/dev/vda"
+        (bdm,) = json.loads(image["block_device_mapping"])
+        assert bdm["source_type"] == "snapshot" and bdm["boot_index"] == 0
+        snapshot = wait_for(client, f"{V3}/snapshots/{bdm['snapshot_id']}", "snapshot",
+                            "available")
+        assert snapshot["volume_id"] == vol
+        # what booting that image does: a volume from the snapshot holds the guest's marker
+        copy = new_volume(client, snapshot_id=bdm["snapshot_id"])
+        assert read_rbd(ceph_cluster, f"volumes/volume-{copy}", MARKER_OFFSET, len(m)) == (
+            m.encode())
+
+        deleted = cli_json(config, "delete", "vb1")
+        assert [r["disk"] for r in deleted["receipts"]] == ["disk.swap"]  # the volume: kept
+        wait_for(client, f"{V3}/volumes/{vol}", "volume", "available")
+        assert read_rbd(ceph_cluster, f"volumes/volume-{vol}", MARKER_OFFSET, len(m)) == (
+            m.encode())

@@ -59,7 +59,9 @@ def _emit(output: str, columns: tuple[str, ...], data: dict[str, Any],
 
 @node.command()
 @click.argument("instance")
-@click.option("--image", "image_id", required=True, help="ID of the image to boot from.")
+@click.option("--image", "image_id", default=None, help="ID of the image to boot from.")
+@click.option("--boot-volume", default=None, metavar="VOLUME_ID",
+              help="Boot from this volume of the volume service instead of an image.")
 @click.option("--root-gb", type=click.IntRange(min=0), default=None,
               help="Root disk size in GiB (default: the image's virtual size).")
 @click.option("--ephemeral-gb", type=click.IntRange(min=0), default=0, show_default=True,
@@ -73,12 +75,15 @@ def _emit(output: str, columns: tuple[str, ...], data: dict[str, Any],
 @click.option("--plan", is_flag=True, help="Only say what each disk would be; change nothing.")
 @_format_option
 @click.pass_context
-def spawn(ctx: click.Context, instance: str, image_id: str, root_gb: int | None,
+def spawn(ctx: click.Context, instance: str, image_id: str | None, boot_volume: str | None,
+          root_gb: int | None,
           ephemeral_gb: int, swap_mb: int, images_type: str | None, encrypt: bool,
           config_drive: bool, plan: bool, output: str, columns: tuple[str, ...]) -> None:
     """Create the disks of INSTANCE from an image (fetched once per host)."""
+    if bool(image_id) == bool(boot_volume):
+        raise click.UsageError("give --image or --boot-volume, one of them")
     request = SpawnRequest(
-        instance=instance, image_id=image_id,
+        instance=instance, image_id=image_id or "", boot_volume=boot_volume,
         flavor=Flavor(root_gb=root_gb, ephemeral_gb=ephemeral_gb, swap_mb=swap_mb),
         images_type=ImagesType(images_type) if images_type else None, encrypt=encrypt,
         config_drive=config_drive,

@@ -63,6 +63,8 @@ class Provision(enum.StrEnum):
     IMPORT = "import"
     #: created empty (and formatted): swap, ephemeral, config drive.
     CREATE = "create"
+    #: a volume of the volume service, attached (boot from volume).
+    VOLUME = "volume"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,11 @@ class InstanceDisk:
     parent: str | None = None
     encryption: DiskEncryption | None = None
     readonly: bool = False
+    #: for a volume of the volume service: its id and this instance's attachment.
+    volume_id: str | None = None
+    attachment_id: str | None = None
+    #: ``host:port`` of the Ceph monitors named by a volume's connection info.
+    hosts: tuple[str, ...] = ()
 
     def record(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -108,7 +115,8 @@ class InstanceDisk:
             "path": self.path, "format": self.format, "size": self.size,
             "provision": str(self.provision), "target": self.target, "bus": self.bus,
             "device": self.device, "base": self.base, "parent": self.parent,
-            "readonly": self.readonly, "encryption": None,
+            "readonly": self.readonly, "encryption": None, "volume_id": self.volume_id,
+            "attachment_id": self.attachment_id, "hosts": list(self.hosts),
         }
         if self.encryption is not None:
             enc = self.encryption
@@ -128,6 +136,8 @@ class InstanceDisk:
             base=data.get("base"), parent=data.get("parent"),
             readonly=bool(data.get("readonly")),
             encryption=DiskEncryption(**enc) if isinstance(enc, dict) else None,
+            volume_id=data.get("volume_id"), attachment_id=data.get("attachment_id"),
+            hosts=tuple(str(h) for h in data.get("hosts") or ()),
         )
 
 

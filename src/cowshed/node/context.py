@@ -19,6 +19,7 @@ from cowshed.node.settings import NodeSettings
 if TYPE_CHECKING:
     from cowshed.node.keys import KeyStore
     from cowshed.node.rbd import NodeRbd
+    from cowshed.node.volumes import VolumeServiceClient
 
 
 @dataclass
@@ -34,6 +35,7 @@ class NodeContext:
     _client: ImageServiceClient | None = field(default=None, repr=False)
     _rbd: NodeRbd | None = field(default=None, repr=False)
     _keys: KeyStore | None = field(default=None, repr=False)
+    _volumes: VolumeServiceClient | None = field(default=None, repr=False)
 
     @property
     def node(self) -> NodeSettings:
@@ -67,6 +69,15 @@ class NodeContext:
         return self._rbd
 
     @property
+    def volumes(self) -> VolumeServiceClient:
+        if self._volumes is None:
+            from cowshed.node.volumes import VolumeServiceClient
+
+            self._volumes = VolumeServiceClient(self.node.volume_service_url,
+                                                self.node.image_service_token)
+        return self._volumes
+
+    @property
     def keys(self) -> KeyStore:
         if self._keys is None:
             from cowshed.node.keys import KeyStore
@@ -80,3 +91,5 @@ class NodeContext:
             self._client.close()
         if self._rbd is not None:
             self._rbd.close()
+        if self._volumes is not None:
+            self._volumes.close()

@@ -42,8 +42,14 @@ def delete_instance(ctx: NodeContext, name: str) -> DeleteReport:
     _mark_deleting(ctx.store.dir(name) / RECORD)
     node = ctx.node
     receipts = []
-    rbd = ctx.rbd if any(d.source_type is SourceType.NETWORK for d in record.disks) else None
+    rbd = ctx.rbd if any(d.source_type is SourceType.NETWORK and not d.volume_id
+                         for d in record.disks) else None
     for disk in record.disks:
+        if disk.volume_id:
+            # the volume service's volume: detached, never wiped or removed here
+            if disk.attachment_id:
+                ctx.volumes.detach(disk.attachment_id)
+            continue
         receipt = wipe_disk(disk, node.volume_clear, node.volume_clear_size << 20, rbd)
         remove_disk(ctx, disk)
         receipts.append(_removed(receipt))

@@ -177,9 +177,14 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 
 
 def _error(response: httpx.Response, what: str) -> CowshedError:
+    return error_for(response, what, "image service")
+
+
+def error_for(response: httpx.Response, what: str, service: str) -> CowshedError:
+    """The cowshed error for an HTTP error answer of an OpenStack-style service."""
     code = response.status_code
     detail = _detail(response)
-    message = f"image service answered {code} for {what}" + (f": {detail}" if detail else "")
+    message = f"{service} answered {code} for {what}" + (f": {detail}" if detail else "")
     if code == 404:
         return NotFound(message)
     if code in (401, 403):

@@ -86,7 +86,7 @@ class NodeManager:
         if define_secrets:
             self.define_secrets(record)
         mons: list[tuple[str, str]] = []
-        if any(d.source_type == "network" for d in record.disks):
+        if any(d.source_type == "network" and not d.hosts for d in record.disks):
             mons = self.ctx.rbd.mon_hosts()
         xctx = XmlContext(self.ctx.node, supports_direct_io(self.ctx.instances_path), mons)
         return disks_xml(record.disks, xctx)

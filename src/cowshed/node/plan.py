@@ -79,8 +79,16 @@ class Planner:
     def plan(self, req: SpawnRequest) -> SpawnPlan:
         check_instance_name(req.instance)
         kind = (req.images_type or self.ctx.node.images_type).effective
-        image = self.ctx.client.show(req.image_id)
         final = self.ctx.store.dir(req.instance)
+        if req.boot_volume:
+            volume = self.ctx.volumes.volume(req.boot_volume)
+            volume_root = DiskPlan(
+                "disk", str(Provision.VOLUME), "-", int(volume.get("size") or 0) << 30, 0,
+                f"volume {req.boot_volume}", "attached, not copied",
+                ["attach the volume (attachments API), nothing is copied"])
+            return SpawnPlan(req.instance, "", str(kind),
+                             [volume_root, *self._extras(req, kind, final)], 0)
+        image = self.ctx.client.show(req.image_id)
         refused = ""
         download = 0
         try:

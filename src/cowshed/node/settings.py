@@ -75,8 +75,11 @@ class NodeSettings:
 
     #: base URL of a Glance-compatible image endpoint, as in a service catalog (no ``/v2``).
     image_service_url: str = ""
-    #: ``X-Auth-Token`` sent to the image service (empty: none; cowshed's own server needs none).
+    #: ``X-Auth-Token`` sent to the image service (empty: none; cowshed's own server needs none)
+    #: and to the volume service.
     image_service_token: str = ""
+    #: base URL of a Cinder-compatible volume endpoint (boot from volume), as in a catalog.
+    volume_service_url: str = ""
     #: where instance directories and the ``_base`` cache live; empty: ``<data_dir>/instances``.
     instances_path: str = ""
     images_type: ImagesType = ImagesType.DEFAULT

@@ -83,6 +83,8 @@ class Snapshotter:
 
     def snapshot(self, req: SnapshotRequest, record: InstanceRecord) -> SnapshotResult:
         root = record.disk("disk")
+        if root.volume_id:
+            return SnapshotResult(self._volume_backed(req, record), "volume")
         if root.encryption is not None:
             raise UnsupportedOperation(
                 "snapshots of encrypted disks are not supported: the image would hold the "
@@ -118,6 +120,22 @@ class Snapshotter:
             raise
         shutil.rmtree(work, ignore_errors=True)
         return SnapshotResult(client.show(image.id), "live" if req.live else "cold")
+
+    def _volume_backed(self, req: SnapshotRequest, record: InstanceRecord) -> ImageMeta:
+        """Nova's ``snapshot_volume_backed``: snapshot every attached volume (force: they are
+        in use), then a zero-byte image whose ``block_device_mapping`` names the snapshots."""
+        from cowshed.node.volumes import block_device_mapping
+
+        volumes = [d for d in record.disks if d.volume_id]
+        snaps = [self.ctx.volumes.snapshot(str(d.volume_id), f"snapshot for {req.name}")
+                 for d in volumes]
+        props = {k: v for k, v in snapshot_properties(record).items() if v}
+        body: dict[str, Any] = {
+            "name": req.name, "visibility": "private", **props,
+            "block_device_mapping": block_device_mapping(snaps), "bdm_v2": "True",
+            "root_device_name": "/dev/vda",
+        }
+        return self.ctx.client.create(body)
 
     def _try_direct(self, record: InstanceRecord, root: InstanceDisk, image: ImageMeta
                     ) -> ImageMeta | None:

@@ -27,11 +27,11 @@ from cowshed.domain.instance_disks import (
     SourceType,
     check_instance_name,
 )
-from cowshed.errors import AlreadyExists
+from cowshed.errors import AlreadyExists, InvalidRequest
 from cowshed.node import files_disks
 from cowshed.node.cache import BaseFile
 from cowshed.node.context import NodeContext
-from cowshed.node.disk_types import DiskJob, DiskType, FileDiskType
+from cowshed.node.disk_types import DiskJob, DiskType, FileDiskType, RootDisk
 from cowshed.node.imageservice import ImageMeta
 from cowshed.node.settings import ImagesType
 
@@ -50,6 +50,8 @@ class SpawnRequest:
     images_type: ImagesType | None = None
     encrypt: bool = False
     config_drive: bool = False
+    #: boot from this volume of the volume service instead of an image (``image_id`` "").
+    boot_volume: str | None = None
 
 
 def disk_type(ctx: NodeContext, images_type: ImagesType) -> DiskType:
@@ -83,10 +85,26 @@ class Spawner:
             if store.exists(name):
                 raise AlreadyExists(f"instance {name} exists (delete it first)")
             reconcile_instance(self.ctx, name)
-            image = self.ctx.client.show(req.image_id)
+            if bool(req.boot_volume) == bool(req.image_id):
+                raise InvalidRequest("give an image or a boot volume, one of them")
+            if req.boot_volume and req.encrypt:
+                raise InvalidRequest("--encrypt applies to the node's disks, not to a volume "
+                                     "(the volume service encrypts its volumes)")
+            image = self.ctx.client.show(req.image_id) if req.image_id else None
             return self._build(req, image, dtype)
 
-    def _build(self, req: SpawnRequest, image: ImageMeta, dtype: DiskType) -> InstanceRecord:
+    def _volume_root(self, req: SpawnRequest, target: str, undo: ExitStack) -> RootDisk:
+        """Attach the boot volume (attachments API) and describe it as the root disk."""
+        from cowshed.node.volumes import volume_disk
+
+        vols = self.ctx.volumes
+        volume = vols.volume(str(req.boot_volume))
+        att = vols.attach(str(req.boot_volume), req.instance)
+        undo.callback(vols.detach, str(att["id"]))
+        return RootDisk(volume_disk(att, volume, target), None)
+
+    def _build(self, req: SpawnRequest, image: ImageMeta | None, dtype: DiskType
+               ) -> InstanceRecord:
         store = self.ctx.store
         work = store.new_work_dir(req.instance)
         final = store.dir(req.instance)
@@ -96,8 +114,11 @@ class Spawner:
             root_job = DiskJob(req.instance, "disk", DiskKind.ROOT,
                                (req.flavor.root_gb or 0) * GiB, next(targets), work, final,
                                req.encrypt)
-            root = dtype.root(root_job, image, holds)
-            undo.callback(dtype.remove, root.disk)
+            if image is None:
+                root = self._volume_root(req, root_job.target, undo)
+            else:
+                root = dtype.root(root_job, image, holds)
+                undo.callback(dtype.remove, root.disk)
             disks = [root.disk]
             bases = [root.base] if root.base else []
             for extra in self._extra_jobs(req, work, final, targets):
@@ -107,14 +128,16 @@ class Spawner:
                 disks.append(disk)
                 bases.append(base.name)
             if req.config_drive:
-                disks.append(self._config_drive(req, image, work, final))
+                disks.append(self._config_drive(req, image.id if image else "", work, final))
             record = InstanceRecord(
-                instance=req.instance, image_id=image.id, images_type=str(dtype.images_type),
-                disks=tuple(disks), bases=tuple(bases), created_at=time.time(),
-                image=image_summary(image),
+                instance=req.instance, image_id=image.id if image else "",
+                images_type=str(dtype.images_type), disks=tuple(disks), bases=tuple(bases),
+                created_at=time.time(),
+                image=image_summary(image) if image else {"boot_volume": req.boot_volume},
             )
             store.write_disk_info(work, {d.path: d.format for d in disks
-                                         if d.source_type is SourceType.FILE})
+                                         if d.source_type is SourceType.FILE
+                                         and not d.volume_id})
             store.publish(work, record)
             undo.pop_all()
         return record
@@ -142,11 +165,11 @@ class Spawner:
         return out
 
     @staticmethod
-    def _config_drive(req: SpawnRequest, image: ImageMeta, work: Path,
+    def _config_drive(req: SpawnRequest, image_id: str, work: Path,
                       final: Path) -> InstanceDisk:
         """Nova's config drive: an ISO 9660 file attached read-only as an IDE cdrom."""
         files_disks.make_config_drive(work / "disk.config", req.instance,
-                                      {"image_id": image.id})
+                                      {"image_id": image_id})
         size = (work / "disk.config").stat().st_size
         return InstanceDisk(
             name="disk.config", kind=DiskKind.CONFIG, source_type=SourceType.FILE,

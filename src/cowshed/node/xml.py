@@ -60,11 +60,13 @@ def disk_element(disk: InstanceDisk, ctx: XmlContext) -> ET.Element:
         if disk.encryption.engine != "qemu":
             enc.set("engine", disk.encryption.engine)
         ET.SubElement(enc, "secret", type="passphrase", uuid=disk.encryption.secret_uuid)
-    if disk.source_type is SourceType.NETWORK and (
+    if disk.source_type is SourceType.NETWORK and not disk.volume_id and (
             ctx.settings.images_rbd_user or ctx.settings.rbd_secret_uuid):
         auth = ET.SubElement(elem, "auth", username=ctx.settings.images_rbd_user or "admin")
         ET.SubElement(auth, "secret", type="ceph", uuid=ctx.settings.rbd_secret_uuid)
     ET.SubElement(elem, "target", dev=disk.target, bus=disk.bus)
+    if disk.volume_id:
+        ET.SubElement(elem, "serial").text = disk.volume_id  # Nova: the guest sees the id
     if disk.readonly:
         ET.SubElement(elem, "readonly")
     return elem
@@ -73,7 +75,8 @@ def disk_element(disk: InstanceDisk, ctx: XmlContext) -> ET.Element:
 def _source(elem: ET.Element, disk: InstanceDisk, ctx: XmlContext) -> ET.Element:
     if disk.source_type is SourceType.NETWORK:
         source = ET.SubElement(elem, "source", protocol="rbd", name=disk.path)
-        for host, port in ctx.mon_hosts:
+        hosts = [tuple(h.rsplit(":", 1)) for h in disk.hosts] or list(ctx.mon_hosts)
+        for host, port in hosts:
             ET.SubElement(source, "host", name=host, port=port)
         return source
     if disk.source_type is SourceType.BLOCK:
