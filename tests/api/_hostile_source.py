@@ -18,6 +18,7 @@ Every request path is recorded, so a test can prove a server was never contacted
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import http.server
 import socket
@@ -28,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
+@functools.cache
 def _compress(coding: str, size: int) -> bytes:
     raw = bytes(size)
     if coding == "gzip":

@@ -129,10 +129,11 @@ def test_no_redirect_hop_reaches_a_disallowed_listener(
     exact: Api, secrets: list[HostileServer], redirector: HostileServer
 ) -> None:
     reached = {}
-    for form in LOOPBACK_FORMS:
+    for i, form in enumerate(LOOPBACK_FORMS):
         target = form.format(p=secrets[0].port)
         hop = f"http://127.0.0.3:{redirector.port}/redirect?to={quote(target, safe='')}"
-        for uri in (hop, f"http://127.0.0.3:{redirector.port}/redirect?to={quote(hop, safe='')}"):
+        two = f"http://127.0.0.3:{redirector.port}/redirect?to={quote(hop, safe='')}"
+        for uri in (hop, two) if i % 4 == 0 else (hop,):  # two hops for every fourth form
             outcome, message = _web_download(exact, uri)
             explained = "refused" in message or "resolve" in message
             if outcome != "failure" or _contacted(secrets) or not explained:
@@ -189,6 +190,14 @@ def source() -> Iterator[HostileServer]:
 
 
 @pytest.fixture(scope="module")
+def lenient(tmp_path_factory: pytest.TempPathFactory, source: HostileServer) -> Iterator[Api]:
+    """Loopback allowed (the source lives there), default transfer limits."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("wd-plain"), allowed_ports=(source.port,))
+    with running_api(settings) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory, source: HostileServer) -> Iterator[Api]:
     """Loopback allowed (the source lives there) with short transfer limits."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("wd-limits"),
@@ -203,20 +212,21 @@ def strict(tmp_path_factory: pytest.TempPathFactory, source: HostileServer) -> I
     "encoded/br/100", "labelled/100?ce=gzip,%20identity", "labelled/100?ce=identity,%20gzip",
     "labelled/100?ce=x-gzip", "labelled/100?ce=compress", "labelled/100?ce=GZIP",
 ])
-def test_encoded_bodies_are_refused_not_decoded(strict: Api, source: HostileServer,
+def test_encoded_bodies_are_refused_not_decoded(lenient: Api, source: HostileServer,
                                                 route: str) -> None:
     """1.8 KB of gzip on the wire once became a 1 GiB image: the body is never decoded."""
-    outcome, message = _web_download(strict, f"http://127.0.0.1:{source.port}/{route}")
+    outcome, message = _web_download(lenient, f"http://127.0.0.1:{source.port}/{route}")
     assert outcome == "failure" and "Content-Encoding" in message, message
 
 
-def test_identity_encoding_is_accepted(strict: Api, source: HostileServer) -> None:
+def test_identity_encoding_is_accepted(lenient: Api, source: HostileServer) -> None:
     uri = f"http://127.0.0.1:{source.port}/labelled/100?ce=identity"
-    assert _web_download(strict, uri) == ("success", "")
+    assert _web_download(lenient, uri) == ("success", "")
 
 
-def test_transfer_encoding_gzip_is_refused(strict: Api, source: HostileServer) -> None:
-    outcome, message = _web_download(strict, f"http://127.0.0.1:{source.port}/te-gzip/{1 << 20}")
+def test_transfer_encoding_gzip_is_refused(lenient: Api, source: HostileServer) -> None:
+    outcome, message = _web_download(lenient,
+                                     f"http://127.0.0.1:{source.port}/te-gzip/{1 << 20}")
     assert outcome == "failure", message
 
 

@@ -139,6 +139,8 @@ def test_unfinished_heads_do_not_grow_the_real_server(tmp_path: Path) -> None:
     header that never ends grew it by 256 MiB; now each gets 431 at 64 KiB."""
     with running(tmp_path / "data") as server:
         assert server.proc is not None
+        with server.client() as client:  # warm up: lazy imports and first allocations
+            assert client.get("/versions").status_code == 200
         before = _rss(server.proc.pid)
         chunk = b"v" * (64 * KiB)
         start = b"GET /versions HTTP/1.1\r\nHost: x\r\nX-Endless: "
