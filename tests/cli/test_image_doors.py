@@ -173,6 +173,8 @@ def test_stage_import_copy_and_tasks(door: Door, payload: Path) -> None:
     assert sorted(copied["stores"]) == ["fast", "slow"]
     tasks = door.json("image", "task", "list", made["id"])
     assert sorted(t["status"] for t in tasks) == ["success", "success"]
+    everything = [t["id"] for t in door.json("image", "task", "list")]
+    assert {t["id"] for t in tasks} <= set(everything)
     task = door.json("image", "task", "show", tasks[0]["id"])
     assert task["image_id"] == made["id"] and task["type"] == "api_image_import"
     stores = door.json("image", "stores")

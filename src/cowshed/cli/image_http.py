@@ -158,6 +158,15 @@ class RemoteImages:
         return [task_from_api(t) for t in
                 self._json("GET", f"/v2/images/{image_id}/tasks").get("tasks", [])]
 
+    def all_tasks(self) -> list[Record]:
+        found: list[Record] = []
+        path: str | None = "/v2/tasks"
+        while path is not None:
+            page = self._json("GET", path)
+            found.extend(task_from_api(t) for t in page.get("tasks", []))
+            path = page.get("next")
+        return found
+
     def task(self, task_id: str) -> Record:
         return task_from_api(self._json("GET", f"/v2/tasks/{task_id}"))
 

@@ -225,14 +225,15 @@ def task() -> None:
 
 @task.command("list")
 @deployment_options
-@click.argument("ref", metavar="IMAGE")
+@click.argument("ref", metavar="[IMAGE]", required=False)
 @output_options
-@examples("cowshed image task list cirros")
-def task_list(data_dir: Path | None, config_file: Path | None, ref: str, output: str,
+@examples("cowshed image task list", "cowshed image task list cirros")
+def task_list(data_dir: Path | None, config_file: Path | None, ref: str | None, output: str,
               columns: tuple[str, ...]) -> None:
-    """List the import tasks of IMAGE."""
+    """List tasks, newest first: every one, or the import tasks of IMAGE."""
     with image_session(data_dir, config_file) as images:
-        found = images.tasks(find_image(images, ref)["id"])
+        found = images.all_tasks() if ref is None else \
+            images.tasks(find_image(images, ref)["id"])
     show_records(found, output, columns, TASK_COLUMNS)
 
 

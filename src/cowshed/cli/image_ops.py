@@ -19,7 +19,7 @@ from cowshed.cli.output import Record, resolve
 from cowshed.domain.images import Image
 from cowshed.domain.members import ImageMember
 from cowshed.domain.query import SORT_KEYS, Filter, ImageQuery
-from cowshed.domain.tasks import Task
+from cowshed.domain.tasks import Task, TaskQuery
 from cowshed.errors import ExternalToolError, NotFound
 from cowshed.services.app import Services
 from cowshed.services.images.files import read_blocks, upload_file
@@ -58,6 +58,7 @@ class ImageOps(Protocol):
     def read(self, image_id: str, offset: int) -> Iterator[bytes]: ...
     def stores(self) -> list[Record]: ...
     def tasks(self, image_id: str) -> list[Record]: ...
+    def all_tasks(self) -> list[Record]: ...
     def task(self, task_id: str) -> Record: ...
     def members(self, image_id: str) -> list[Record]: ...
     def add_member(self, image_id: str, member_id: str) -> Record: ...
@@ -223,6 +224,17 @@ class LocalImages:
 
     def tasks(self, image_id: str) -> list[Record]:
         return [task_record(t) for t in self.svc.imports.tasks_for_image(self.ctx, image_id)]
+
+    def all_tasks(self) -> list[Record]:
+        """Every task, newest first, paging ``api_limit_max`` at a time."""
+        found: list[Task] = []
+        page = self.svc.settings.api_limit_max
+        while True:
+            marker = found[-1].id if found else None
+            batch = self.svc.tasks.list_tasks(self.ctx, TaskQuery(limit=page, marker=marker))
+            found.extend(batch)
+            if len(batch) < page:
+                return [task_record(t) for t in found]
 
     def task(self, task_id: str) -> Record:
         return task_record(self.svc.imports.get_task(self.ctx, task_id))
