@@ -60,6 +60,20 @@ def _enum(kind: type[VolumeStatus] | type[AttachStatus], value: Any, what: str) 
         raise InvalidRequest(f"Must specify a valid {what}") from None
 
 
+async def retype(request: Request, vr: VolumeRequest, vid: str, args: dict[str, Any]
+                 ) -> Response:
+    new_type = args.get("new_type")
+    if not isinstance(new_type, str) or not new_type:
+        raise InvalidRequest("Invalid input for field/attribute new_type: a volume type name "
+                             "or id is required")
+    policy = args.get("migration_policy") or "never"
+    if policy not in ("never", "on-demand"):
+        raise InvalidRequest(f"Invalid migration_policy {policy!r}: 'never' or 'on-demand'")
+    await call(functools.partial(_svc(request).retype, vr.caller, vid, new_type,
+                                 migration_policy=policy))
+    return _accepted()
+
+
 async def reset_status(request: Request, vr: VolumeRequest, vid: str, args: dict[str, Any]
                        ) -> Response:
     status = _enum(VolumeStatus, args.get("status"), "status")
@@ -227,6 +241,7 @@ async def show_image_metadata(request: Request, vr: VolumeRequest, vid: str,
 ACTIONS: dict[str, Handler] = {
     "os-extend": extend,
     "os-reset_status": reset_status,
+    "os-retype": retype,
     "os-volume_upload_image": upload_image,
     "revert": revert,
     "os-attach": attach,

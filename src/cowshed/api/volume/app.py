@@ -36,7 +36,8 @@ class VolumeApp:
     """Middleware and router in one: see the module docstring."""
 
     def __init__(self) -> None:
-        self.router = Router(routes=build_routes(table()))
+        # no redirects: ``/volumes/`` (an empty id) is 404 as in Cinder, not the collection
+        self.router = Router(routes=build_routes(table()), redirect_slashes=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

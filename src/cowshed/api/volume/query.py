@@ -102,11 +102,23 @@ def _filters(vr: VolumeRequest, params: QueryParams, known: frozenset[str]
         if column not in known:
             continue
         if column == "bootable":
-            strict = vr.version >= BOOLEAN_STRICT
-            out.append(Filter(column, "eq", bool_param(key, value) if strict else True))
+            out.append(Filter(column, "eq", _bootable(vr, key, value)))
         else:
             out.append(Filter(column, "like" if like else "eq", value))
     return tuple(out)
+
+
+def _bootable(vr: VolumeRequest, key: str, value: str) -> bool:
+    """From 3.2 a boolean or 400; before, the boolean words still count and anything else
+    means true (Cinder's database compares the string with the boolean column)."""
+    if vr.version >= BOOLEAN_STRICT:
+        return bool_param(key, value)
+    return value.strip().lower() not in _FALSE
+
+
+def _sort_alias(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Cinder's database column names for ``name`` are accepted as sort keys too."""
+    return tuple(("name" if key == "display_name" else key, way) for key, way in pairs)
 
 
 def list_query(vr: VolumeRequest, params: QueryParams, known: frozenset[str]) -> VolumeQuery:
@@ -119,7 +131,8 @@ def list_query(vr: VolumeRequest, params: QueryParams, known: frozenset[str]) ->
         if name in params:
             all_projects = all_projects or bool_param(name, params[name] or "true")
     return VolumeQuery(
-        filters=_filters(vr, params, known), metadata=_metadata(params), sort=_sort(params),
+        filters=_filters(vr, params, known), metadata=_metadata(params),
+        sort=_sort_alias(_sort(params)),
         limit=limit_of(params), marker=params.get("marker") or None,
         offset=_int_param(params, "offset", 0), all_projects=all_projects,
         with_count=with_count,

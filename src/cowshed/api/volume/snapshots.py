@@ -14,7 +14,7 @@ from cowshed.api.volume.context import VolumeRequest, volume_request
 from cowshed.api.volume.query import SNAPSHOT_FILTERS, list_query, next_links
 from cowshed.api.volume.views import snapshot_view
 from cowshed.domain.volumes import SnapshotPage, SnapshotStatus
-from cowshed.errors import InvalidRequest
+from cowshed.errors import InvalidRequest, NotFound
 from cowshed.services.volumes import VolumeService
 
 
@@ -26,6 +26,9 @@ async def create(request: Request) -> Response:
     vr = volume_request(request)
     spec = await body.envelope(request, "snapshot")
     volume_id = spec.get("volume_id")
+    if "volume_id" in spec and volume_id is None:
+        # Cinder's schema lets a null through, and the volume lookup then finds nothing
+        raise NotFound("Volume None could not be found.")
     if not isinstance(volume_id, str) or not volume_id:
         raise InvalidRequest("Invalid input for field/attribute snapshot: 'volume_id' is a "
                              "required property")
@@ -98,7 +101,8 @@ async def delete(request: Request) -> Response:
 
 
 async def snapshot_action(request: Request) -> Response:
-    """``os-reset_status`` and ``os-force_delete`` on a snapshot."""
+    """``os-reset_status``, ``os-update_snapshot_status`` and ``os-force_delete`` on a
+    snapshot."""
     vr = volume_request(request)
     name, args = await body.action(request)
     sid = request.path_params["snapshot_id"]
@@ -111,6 +115,13 @@ async def snapshot_action(request: Request) -> Response:
         except ValueError:
             raise InvalidRequest("Must specify a valid status") from None
         await call(_svc(request).snapshot_reset_status, vr.caller, sid, status)
+    elif name == "os-update_snapshot_status":
+        try:
+            status = SnapshotStatus(str(args.get("status")))
+        except ValueError:
+            raise InvalidRequest("'status' must be specified.") from None
+        progress = body.text("progress", args.get("progress"))
+        await call(_svc(request).snapshot_update_status, vr.caller, sid, status, progress)
     elif name == "os-force_delete":
         await call(functools.partial(_svc(request).snapshot_delete, vr.caller, sid, force=True))
     else:

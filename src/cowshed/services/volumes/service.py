@@ -200,6 +200,25 @@ class VolumeService(SnapshotMethods, AttachmentMethods, ServiceBase):
         self.rt.submit(volume_id, "extend", lambda: self._ops.extend(extending, new_size))
         return extending
 
+    def retype(self, caller: Caller, volume_id: str, new_type: str, *,
+               migration_policy: str = "never") -> Volume:
+        """``os-retype``: give an ``available`` or ``in-use`` volume another type on the same
+        backend (nothing moves: lineage records backends, not types). A type on another
+        backend needs a migration, which cowshed does not do: InvalidRequest whatever the
+        policy. NotFound for a type the caller may not use; InvalidRequest for the same type."""
+        volume = self._access.volume(caller, volume_id)
+        vtype = self.types.get(new_type, caller)
+        if vtype.name == volume.volume_type:
+            raise InvalidRequest("Retype cannot change to the same volume type: New volume "
+                                 "type must be different from the current one.")
+        if self.types.backend_of(vtype.name) != self.rt.backend_name(volume.volume_type):
+            raise InvalidRequest(f"Retype of volume {volume_id} to type {vtype.name} needs a "
+                                 f"migration to backend {vtype.backend}, which is not supported "
+                                 f"(migration_policy {migration_policy}).")
+        return self.rt.db.update_volume(
+            volume_id, expect=[VolumeStatus.AVAILABLE, VolumeStatus.IN_USE],
+            volume_type=vtype.name)
+
     def revert_to_snapshot(self, caller: Caller, volume_id: str, snapshot_id: str) -> Volume:
         """Roll the volume back to ``snapshot_id``, which must be its latest snapshot and of the
         same size (InvalidState otherwise; the volume must be ``available``). Returns the volume

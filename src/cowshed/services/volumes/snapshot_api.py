@@ -18,6 +18,12 @@ from cowshed.domain.volumes import (
 from cowshed.errors import InvalidState, NotFound
 from cowshed.services.volumes.base import ServiceBase, new_snapshot
 
+_S = SnapshotStatus
+#: Cinder's ``snapshot_actions`` status_map for ``os-update_snapshot_status``.
+_STATUS_UPDATES: dict[SnapshotStatus, frozenset[SnapshotStatus]] = {
+    _S.CREATING: frozenset({_S.CREATING, _S.AVAILABLE, _S.ERROR}),
+    _S.DELETING: frozenset({_S.DELETING, _S.ERROR_DELETING}),
+}
 
 class SnapshotMethods(ServiceBase):
     # -- snapshots -------------------------------------------------------------------------------
@@ -103,6 +109,21 @@ class SnapshotMethods(ServiceBase):
         self._access.snapshot(caller, snapshot_id)
         return self.rt.db.update_snapshot(snapshot_id, status=SnapshotStatus(status),
                                           worker=None, heartbeat_at=None)
+
+    def snapshot_update_status(self, caller: Caller, snapshot_id: str,
+                               status: SnapshotStatus, progress: str | None) -> Snapshot:
+        """``os-update_snapshot_status`` (what Nova reports about a snapshot it makes itself):
+        ``creating`` may become ``creating``, ``available`` or ``error``; ``deleting`` may become
+        ``deleting`` or ``error_deleting``. InvalidState otherwise."""
+        snap = self._access.snapshot(caller, snapshot_id)
+        allowed = _STATUS_UPDATES.get(snap.status, frozenset())
+        if status not in allowed:
+            raise InvalidState(f"Snapshot status {snap.status} not allowed for "
+                               f"update_snapshot_status to {status}")
+        changes: dict[str, object] = {"status": status}
+        if progress is not None:
+            changes["progress"] = progress
+        return self.rt.db.change_snapshot(snapshot_id, changes, expect=[snap.status])
 
     def wait_snapshot(self, snapshot_id: str, timeout: float = 600.0) -> Snapshot:
         """Block until the snapshot leaves its transient status (NotFound once deleted)."""
