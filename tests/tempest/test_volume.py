@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 
+import httpx
 import pytest
 
 from tests._openstack.fixtures import TIMINGS, CowshedCloud
@@ -61,11 +62,27 @@ def _regex(mode: str) -> str:
     return rf"^tempest\.api\.volume\.(?:{names})\."
 
 
+def public_image(cloud: CowshedCloud) -> str:
+    """A small public raw image in cowshed (Tempest's ``[compute] image_ref``: the volume tests
+    make bootable volumes from it), uploaded with Keystone's admin token."""
+    headers = {"X-Auth-Token": cloud.keystone.token()}
+    resp = httpx.post(cloud.image_url + "/v2/images", headers=headers, timeout=60, json={
+        "name": "tempest-volume-image", "disk_format": "raw", "container_format": "bare",
+        "visibility": "public"})
+    resp.raise_for_status()
+    image_id: str = resp.json()["id"]
+    httpx.put(f"{cloud.image_url}/v2/images/{image_id}/file", content=os.urandom(1 << 20),
+              headers={**headers, "Content-Type": "application/octet-stream"},
+              timeout=60).raise_for_status()
+    return image_id
+
+
 @pytest.fixture(scope="module")
 def volume_workspace(openstack_venv: OpenStackVenv, cowshed_cloud: CowshedCloud,
                      tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    extra = VOLUME_CONF + f"[compute]\nimage_ref = {public_image(cowshed_cloud)}\n"
     return Workspace.create(openstack_venv, tmp_path_factory.mktemp("tempest-volume"),
-                            cowshed_cloud.keystone, cinder=True, extra=VOLUME_CONF)
+                            cowshed_cloud.keystone, cinder=True, extra=extra)
 
 
 @pytest.mark.timeout(3600)
