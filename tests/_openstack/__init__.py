@@ -22,8 +22,11 @@ What happens underneath:
 - ``keystone.py``: SQLite (WAL), fernet tokens, ``keystone-manage bootstrap`` (admin/member/
   reader roles, ``RegionOne``), a ``service`` project with user ``cowshed`` (admin + service
   roles, password ``SERVICE_PASSWORD``), served by waitress on a free loopback port.
-- ``fixtures.py``: ``cowshed_cloud`` starts ``cowshed serve`` and registers it as ``image``
-  (its root URL) and as ``volumev3`` and ``block-storage`` (``/volume/v3/%(project_id)s``).
+- ``fixtures.py``: ``cowshed_cloud`` starts ``cowshed serve`` with ``auth_strategy =
+  "keystone"`` (tokens validated by this Keystone as user ``cowshed``) and registers it as
+  ``image`` (its root URL) and as ``volumev3`` and ``block-storage``
+  (``/volume/v3/%(project_id)s``); ``image_mirror`` serves a small qcow2 on loopback for the
+  web-download tests (cowshed's URL filter is configured to allow it).
 - ``tempest.py``: ``etc/tempest.conf`` with dynamic credentials (Tempest makes its own
   projects and users as Keystone's admin), ``[service_available]`` glance on (cinder when
   asked: ``Workspace.create(..., cinder=True)``), ``[volume] catalog_type = volumev3``; results

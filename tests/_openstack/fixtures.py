@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests._openstack.keystone import Keystone
+from tests._openstack.keystone import SERVICE_PASSWORD, Keystone
 from tests._openstack.tempest import Workspace
 from tests._openstack.venv import OpenStackVenv, ensure_venv
 from tests.integration._server import Server
@@ -93,8 +93,14 @@ def cowshed_cloud(keystone: Keystone, image_mirror: str,
     root = tmp_path_factory.mktemp("cloud")
     # a deployer's web-download filter that lets the mirror in (loopback is refused otherwise)
     config = root / "cowshed.toml"
-    config.write_text(f'allowed_hosts = ["127.0.0.1"]\n'
-                      f"allowed_ports = [{urlsplit(image_mirror).port}]\n")
+    config.write_text(
+        f'allowed_hosts = ["127.0.0.1"]\nallowed_ports = [{urlsplit(image_mirror).port}]\n'
+        # tokens are validated by the harness Keystone, as Glance's keystonemiddleware does
+        'auth_strategy = "keystone"\n[keystone_authtoken]\n'
+        f'auth_url = "{keystone.url}"\nwww_authenticate_uri = "{keystone.url}"\n'
+        'auth_type = "password"\nusername = "cowshed"\n'
+        f'password = "{SERVICE_PASSWORD}"\nproject_name = "service"\n'
+        'user_domain_name = "Default"\nproject_domain_name = "Default"\n')
     server = Server(root / "data", config=config)
     server.start()
     cloud = CowshedCloud(keystone, server)

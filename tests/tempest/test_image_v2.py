@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.tempest, pytest.mark.slow]
 
 #: The fewest tests that must pass: what cowshed achieved when this was last raised. Raise it
 #: when more pass; a drop is a regression.
-MIN_PASSED = 43
+MIN_PASSED = 51
 
 
 @pytest.mark.timeout(1800)
