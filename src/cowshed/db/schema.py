@@ -318,3 +318,27 @@ image_quota_limits = sa.Table(
     sa.Column("resource", sa.String(64), primary_key=True),
     sa.Column("hard_limit", sa.BigInteger, nullable=False),
 )
+
+volume_qos_specs = sa.Table(
+    "volume_qos_specs", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("consumer", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+volume_qos_keys = sa.Table(
+    "volume_qos_keys", metadata,
+    sa.Column("qos_id", sa.String(36), sa.ForeignKey("volume_qos_specs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+
+#: which QoS specs a volume type (configured or API-created, by id) is associated with.
+volume_type_qos = sa.Table(
+    "volume_type_qos", metadata,
+    sa.Column("type_id", sa.String(36), primary_key=True),
+    sa.Column("qos_id", sa.String(36), sa.ForeignKey("volume_qos_specs.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+)

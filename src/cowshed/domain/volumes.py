@@ -338,6 +338,8 @@ class VolumeType:
     backend: str
     #: True for the types made from configuration, False for those created over the API.
     configured: bool = True
+    #: the QoS specs associated with the type, if any.
+    qos_specs_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -451,3 +453,26 @@ class TypeIndex:
 
     ids: Mapping[str, str]
     hosts: Mapping[str, str]
+
+
+class QosConsumer(enum.StrEnum):
+    """Who applies a QoS specs set: the hypervisor (``front-end``: Nova turns the specs into
+    libvirt ``<iotune>``), the storage backend (``back-end``), or both."""
+
+    FRONT_END = "front-end"
+    BACK_END = "back-end"
+    BOTH = "both"
+
+
+@dataclass(frozen=True)
+class QosSpecs:
+    """A named set of QoS specs (``read_iops_sec``…) associated with volume types."""
+
+    id: str
+    name: str
+    consumer: QosConsumer
+    specs: Mapping[str, str]
+
+    @property
+    def front_end(self) -> bool:
+        return self.consumer in (QosConsumer.FRONT_END, QosConsumer.BOTH)

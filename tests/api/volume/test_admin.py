@@ -383,3 +383,89 @@ def test_quota_class_default_is_every_projects_default(client: TestClient) -> No
     assert "volumes_gold" not in admin.quota_limits.class_limits()
     _fault(client.put(P + "/os-quota-class-sets/default",
                       json={"quota_class_set": {"volumes": "x"}}), 400, "badRequest")
+
+
+# -- QoS specs ---------------------------------------------------------------------------------
+
+QS = P + "/qos-specs"
+
+
+def _qos(client: TestClient, **spec: Any) -> dict[str, Any]:
+    resp = client.post(QS, json={"qos_specs": spec})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["links"][0]["href"].endswith(f"/qos-specs/{resp.json()['qos_specs']['id']}")
+    made: dict[str, Any] = resp.json()["qos_specs"]
+    return made
+
+
+def test_qos_specs_create_show_list_keys_delete(client: TestClient) -> None:
+    made = _qos(client, name="fast", consumer="front-end", read_iops_sec="2000")
+    assert made == {"name": "fast", "consumer": "front-end", "specs": {"read_iops_sec": "2000"},
+                    "id": made["id"]}
+    assert client.get(QS).json() == {"qos_specs": [made]}
+    assert client.get(f"{QS}/{made['id']}").json()["qos_specs"] == made
+    assert _qos(client, name="plain")["consumer"] == "back-end"
+    resp = client.put(f"{QS}/{made['id']}", json={"qos_specs": {"iops_bytes": "500"}})
+    assert resp.status_code == 200 and resp.json() == {"qos_specs": {"iops_bytes": "500"}}
+    assert client.get(f"{QS}/{made['id']}").json()["qos_specs"]["specs"] == {
+        "iops_bytes": "500", "read_iops_sec": "2000"}
+    assert client.put(f"{QS}/{made['id']}/delete_keys",
+                      json={"keys": ["iops_bytes"]}).status_code == 202
+    _fault(client.put(f"{QS}/{made['id']}/delete_keys", json={"keys": ["iops_bytes"]}),
+           404, "itemNotFound")
+    assert client.delete(f"{QS}/{made['id']}").status_code == 202
+    _fault(client.get(f"{QS}/{made['id']}"), 404, "itemNotFound")
+    _fault(client.post(QS, json={"qos_specs": {"name": "plain"}}), 409, "conflictingRequest")
+
+
+@pytest.mark.parametrize("spec", [
+    {}, {"name": ""}, {"name": 5}, {"name": "q", "consumer": "middle"},
+    {"name": "q", "k": 5}, {"name": "q", "k": "v" * 256},
+])
+def test_qos_specs_bad_input(client: TestClient, spec: dict[str, Any]) -> None:
+    _fault(client.post(QS, json={"qos_specs": spec}), 400, "badRequest")
+
+
+def test_qos_associations_reach_the_connection(client: TestClient) -> None:
+    qos = _qos(client, name="limited", consumer="front-end", read_iops_sec="2000",
+               total_bytes_sec="1048576", vendor_knob="x")
+    gold = _create(client, name="gold")
+    back = _qos(client, name="backend-only", consumer="back-end", read_iops_sec="1")
+    assert client.get(f"{QS}/{qos['id']}/associate",
+                      params={"vol_type_id": gold["id"]}).status_code == 202
+    assert client.get(f"{QS}/{qos['id']}/associations").json() == {"qos_associations": [
+        {"association_type": "volume_type", "name": "gold", "id": gold["id"]}]}
+    assert client.get(f"{T}/{gold['id']}").json()["volume_type"]["qos_specs_id"] == qos["id"]
+    _fault(client.get(f"{QS}/{back['id']}/associate", params={"vol_type_id": gold["id"]}),
+           400, "badRequest")  # one QoS set per type
+    _fault(client.get(f"{QS}/{qos['id']}/associate", params={"vol_type_id": UUID}), 404,
+           "itemNotFound")
+    _fault(client.get(f"{QS}/{qos['id']}/associate"), 400, "badRequest")
+    _fault(client.delete(f"{QS}/{qos['id']}"), 400, "badRequest")  # in use
+
+    resp = client.post(P + "/volumes", json={"volume": {"size": 1, "volume_type": "gold"}})
+    vid = resp.json()["volume"]["id"]
+    volumes = client.app.state.services.volumes  # type: ignore[attr-defined]
+    volumes.wait_volume(vid, 60)
+    info = client.post(f"{P}/volumes/{vid}/action", json={"os-initialize_connection": {
+        "connector": {"host": "h"}}}).json()["connection_info"]
+    assert info["data"]["qos_specs"] == {"read_iops_sec": "2000", "total_bytes_sec": "1048576",
+                                         "vendor_knob": "x"}
+    caller = Caller(client.get(f"{P}/volumes/{vid}").json()["volume"][
+        "os-vol-tenant-attr:tenant_id"], is_admin=True)
+    xml = volumes.initialize_connection(caller, vid, {"host": "h"}).libvirt_xml
+    assert "<read_iops_sec>2000</read_iops_sec>" in xml and "vendor_knob" not in xml
+    assert "<total_bytes_sec>1048576</total_bytes_sec>" in xml
+
+    assert client.get(f"{QS}/{qos['id']}/disassociate",
+                      params={"vol_type_id": gold["id"]}).status_code == 202
+    info = client.post(f"{P}/volumes/{vid}/action", json={"os-initialize_connection": {
+        "connector": {"host": "h"}}}).json()["connection_info"]
+    assert info["data"]["qos_specs"] is None
+    client.get(f"{QS}/{back['id']}/associate", params={"vol_type_id": gold["id"]})
+    info = client.post(f"{P}/volumes/{vid}/action", json={"os-initialize_connection": {
+        "connector": {"host": "h"}}}).json()["connection_info"]
+    assert info["data"]["qos_specs"] is None  # back-end specs never reach the hypervisor
+    assert client.get(f"{QS}/{back['id']}/disassociate_all").status_code == 202
+    assert client.get(f"{QS}/{back['id']}/associations").json() == {"qos_associations": []}
+    assert client.delete(f"{QS}/{qos['id']}", params={"force": "true"}).status_code == 202

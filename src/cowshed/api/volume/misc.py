@@ -32,6 +32,7 @@ _EXTENSIONS = (
     ("TypesManage", "os-types-manage", "Types manage support."),
     ("ExtendedSnapshotAttributes", "os-extended-snapshot-attributes",
      "Extended SnapshotAttributes support."),
+    ("Qos_specs_manage", "qos-specs", "QoS specs support."),
     ("QuotaClasses", "os-quota-class-sets", "Quota classes management support."),
     ("Quotas", "os-quota-sets", "Quota management support."),
     ("VolumeActions", "os-volume-actions", "Enable volume actions."),

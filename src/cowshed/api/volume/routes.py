@@ -10,6 +10,7 @@ from cowshed.api.volume import (
     hosts,
     metadata,
     misc,
+    qos,
     quotas,
     snapshots,
     types,
@@ -30,6 +31,7 @@ _VOL = "/v3/volumes/{volume_id}"
 _SNAP = "/v3/snapshots/{snapshot_id}"
 _ATT = "/v3/attachments/{attachment_id}"
 _TYPE = "/v3/types/{type_id}"
+_QOS = "/v3/qos-specs/{qos_id}"
 _VMETA = metadata.handlers(metadata.VOLUME)
 _SMETA = metadata.handlers(metadata.SNAPSHOT)
 
@@ -100,8 +102,24 @@ def _type_rows() -> Table:
     ]
 
 
+def _qos_rows() -> Table:
+    return [
+        ("GET", "/v3/qos-specs", qos.index),
+        ("POST", "/v3/qos-specs", qos.create),
+        ("GET", _QOS, qos.show),
+        ("PUT", _QOS, qos.set_keys),
+        ("DELETE", _QOS, qos.delete),
+        ("PUT", _QOS + "/delete_keys", qos.delete_keys),
+        ("GET", _QOS + "/associations", qos.associations),
+        ("GET", _QOS + "/associate", qos.associate),
+        ("GET", _QOS + "/disassociate", qos.disassociate),
+        ("GET", _QOS + "/disassociate_all", qos.disassociate_all),
+    ]
+
+
 def _admin_rows() -> Table:
     return [
+        *_qos_rows(),
         ("GET", "/v3/os-services", hosts.list_services),
         ("PUT", "/v3/os-services/{action}", hosts.update_service),
         ("GET", "/v3/os-hosts", hosts.list_hosts),

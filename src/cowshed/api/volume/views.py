@@ -157,5 +157,5 @@ def type_view(vtype: VolumeType, admin: bool, form: str = "show") -> dict[str, A
     if admin:
         view["extra_specs"] = dict(vtype.extra_specs)
         if form == "show":
-            view["qos_specs_id"] = None
+            view["qos_specs_id"] = vtype.qos_specs_id
     return view

@@ -29,6 +29,7 @@ from cowshed.domain.volumes import (
     VolumeType,
 )
 from cowshed.errors import AlreadyExists, Forbidden, InvalidRequest, InvalidState, NotFound
+from cowshed.services.volumes.qos import QosAdmin
 from cowshed.services.volumes.quota_limits import QuotaLimits
 from cowshed.services.volumes.types import VolumeTypes
 
@@ -80,6 +81,7 @@ class VolumeAdmin:
         self._in_use = type_in_use
         self._space = space
         self._usage = usage
+        self.qos = QosAdmin(types)
         self.started_at: datetime = utcnow()
 
     # -- types ----------------------------------------------------------------------------------
@@ -121,6 +123,8 @@ class VolumeAdmin:
         if self._in_use(stored.name):
             raise InvalidState("Target volume type is still in use.")
         self._repo().delete_type(stored.id)
+        if self.types.qos is not None:
+            self.types.qos.forget_type(stored.id)
 
     def set_type_specs(self, caller: Caller, type_ref: str,
                        specs: Mapping[str, str]) -> Mapping[str, str]:

@@ -26,6 +26,7 @@ from cowshed.domain.volumes import (
 )
 from cowshed.errors import InvalidRequest, InvalidState, NotFound
 from cowshed.services.volumes.connection import connection_info
+from cowshed.services.volumes.qos import front_end_specs
 from cowshed.services.volumes.runtime import Runtime
 
 _V = VolumeStatus
@@ -108,7 +109,9 @@ class Attachments:
         if not isinstance(connector, Mapping):
             raise InvalidRequest("Invalid input received: connector must be an object")
         store = self.rt.store(volume.volume_type)
-        return connection_info(volume, store.attach_info(volume.backend_key), store.disk_format)
+        qos = front_end_specs(self.rt.types.qos_for(volume.volume_type))
+        return connection_info(volume, store.attach_info(volume.backend_key), store.disk_format,
+                               qos_specs=qos)
 
     # -- attachments API ------------------------------------------------------------------------
 

@@ -10,12 +10,14 @@ specs are kept and shown but select nothing (cowshed has no capability scheduler
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from types import MappingProxyType
 
 from cowshed.config import Settings, VolumeBackendSettings
+from cowshed.db.volume_qos import QosRepository
 from cowshed.db.volume_types import StoredType, VolumeTypeRepository
-from cowshed.domain.volumes import Caller, VolumeType
+from cowshed.domain.volumes import Caller, QosSpecs, VolumeType
 from cowshed.errors import InvalidRequest, NotFound
 
 #: namespace of the name-derived type ids.
@@ -53,6 +55,21 @@ class VolumeTypes:
         self._configured = [_as_type(s) for s in settings.effective_volume_backends()]
         self._default = settings.volume_type_default
         self.repo = repo
+        self.qos = QosRepository(repo.engine) if repo is not None else None
+
+    def _with_qos(self, types: list[VolumeType]) -> list[VolumeType]:
+        links = self.qos.qos_of_types() if self.qos is not None else {}
+        return [dataclasses.replace(t, qos_specs_id=links.get(t.id)) for t in types]
+
+    def qos_for(self, type_name: str) -> QosSpecs | None:
+        """The QoS specs associated with a type (None when none, or the type is unknown)."""
+        try:
+            vtype = self.get(type_name)
+        except NotFound:
+            return None
+        if self.qos is None or vtype.qos_specs_id is None:
+            return None
+        return self.qos.get(vtype.qos_specs_id)
 
     def _stored(self) -> list[StoredType]:
         return self.repo.list_types() if self.repo is not None else []
@@ -77,7 +94,7 @@ class VolumeTypes:
         for stored in self._stored():
             if caller is None or visible_to(self._from_stored(stored), stored.projects, caller):
                 out.append(self._from_stored(stored))
-        return out
+        return self._with_qos(out)
 
     def index(self) -> dict[str, VolumeType]:
         """Every type by name (for views that show a volume's type id and backend)."""
@@ -88,12 +105,12 @@ class VolumeTypes:
         given); NotFound."""
         for vtype in self._configured:
             if name_or_id in (vtype.id, vtype.name):
-                return vtype
+                return self._with_qos([vtype])[0]
         stored = self.repo.find_type(name_or_id) if self.repo is not None else None
         if stored is not None:
             vtype = self._from_stored(stored)
             if caller is None or visible_to(vtype, stored.projects, caller):
-                return vtype
+                return self._with_qos([vtype])[0]
         raise NotFound(f"Volume type {name_or_id} could not be found.")
 
     def stored(self, name_or_id: str) -> StoredType:
