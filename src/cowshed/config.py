@@ -183,6 +183,11 @@ class Settings:
     import_workers: int = 4
     #: …and that may wait for a worker; past both, POST /import answers 429.
     import_queue_size: int = 16
+    #: server log lines: ``text`` or ``json`` (one object per line, with the request id).
+    log_format: str = "text"
+    #: seconds a stopping server (SIGTERM, Ctrl-C) lets requests in flight finish; uploads
+    #: still running then are aborted cleanly (image back to queued, partial data removed).
+    shutdown_grace: int = 30
     #: the standalone tokens' Fernet key (0600); empty: ``<data_dir>/identity/token.key``.
     #: Every process of a deployment must use the same key.
     token_key_file: str = ""
@@ -385,6 +390,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError(f"stores.{store.name}.convert_to must be raw, qcow2 or empty")
     config_rules.check(settings)
     _check_identity(settings)
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"log_format must be text or json, not {settings.log_format!r}")
 
 
 AUTH_STRATEGIES = ("noauth", "standalone", "keystone")

@@ -60,6 +60,7 @@ RANGES: dict[str, Range] = {
     "lockout_failure_attempts": Range(1),
     "lockout_duration": Range(1),
     "maintenance_interval": Range(0),
+    "shutdown_grace": Range(0),
 }
 
 

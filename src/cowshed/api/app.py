@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
+from cowshed.api import health
 from cowshed.api.access_log import AccessLogMiddleware
 from cowshed.api.auth import AuthMiddleware
 from cowshed.api.dashboard.routes import routes as dashboard_routes
@@ -28,6 +29,7 @@ from cowshed.api.identity.app import identity_app
 from cowshed.api.identity.tokens import root as identity_root
 from cowshed.api.image import discovery
 from cowshed.api.image.routes import routes as image_routes
+from cowshed.api.observe import ObserveMiddleware
 from cowshed.api.protocol import HttpVersionGuard
 from cowshed.api.streams import quiet_aborted_streams
 from cowshed.api.volume.app import VolumeApp
@@ -91,12 +93,14 @@ def create_app(settings: Settings, services: Services | None = None, *,
         # as Glance does, so it comes last; the volume API renders its own (Cinder) errors.
         # Glance's routes never redirect: /v2/images/ and /v2/images//file are 404, not the
         # list (Starlette would redirect a trailing slash), so neither router does.
-        routes=[*mounts, Route("/image", discovery.root),
+        routes=[Route("/healthcheck", health.healthcheck, methods=["GET"]),
+                Route("/metrics", health.prometheus, methods=["GET"]),
+                *mounts, Route("/image", discovery.root),
                 Mount("/image", app=Router(images, redirect_slashes=False)),
                 Mount("/volume", app=VolumeApp()), *dashboard_routes(), *images],
         lifespan=lifespan,
         # one context per request, for every API (docs/identity.md)
-        middleware=[Middleware(HeadSizeGuard), Middleware(HttpVersionGuard), *access,
+        middleware=[Middleware(ObserveMiddleware), Middleware(HeadSizeGuard), Middleware(HttpVersionGuard), *access,
                     Middleware(AuthMiddleware)],
         exception_handlers={
             CowshedError: handle_cowshed_error,

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cowshed.api.errors import error_response
 from cowshed.domain.context import RequestContext, new_request_id
 from cowshed.errors import Unauthorized
+from cowshed.logs import REQUEST_ID
 from cowshed.services.app import Services
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ PUBLIC: Sequence[tuple[frozenset[str], re.Pattern[str]]] = (
     # the dashboard's shell (page, scripts, styles, how to log in); its data comes from the
     # APIs with the user's token
     (frozenset({"GET", "HEAD"}), re.compile(r"^/dashboard(?:/|/config\.json|/static/[^?]*)?$")),
+    # load balancers and Prometheus (docs/operations.md)
+    (frozenset({"GET", "HEAD"}), re.compile(r"^/(?:healthcheck|metrics)$")),
 )
 #: the Identity API answers errors in Keystone's body shape, the others in webob's.
 IDENTITY_PREFIX = "/identity"
@@ -74,6 +77,7 @@ class AuthMiddleware:
             return
         rid = new_request_id()
         scope["cowshed.request_id"] = rid
+        REQUEST_ID.set(rid)  # every log line of this request names it (cowshed.logs)
         send = _with_request_id(send, rid)
         if not is_public(scope["method"], scope["path"]):
             try:

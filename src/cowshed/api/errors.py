@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cowshed import errors as e
+from cowshed import metrics
 from cowshed.api.streams import StreamAborted
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ def handle_cowshed_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, e.RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
+    if isinstance(exc, (e.BackendUnavailable, e.ExternalToolError)):
+        metrics.BACKEND_ERRORS.labels(type(exc).__name__).inc()
     if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     return error_response(request, status, exc.message, headers)
@@ -124,6 +127,8 @@ def handle_client_disconnect(request: Request, exc: Exception) -> Response:
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     if isinstance(exc, StreamAborted):  # logged where it was raised; the answer is already out
         return Response(status_code=500)
+    if type(exc).__module__.startswith("sqlalchemy"):
+        metrics.BACKEND_ERRORS.labels("database").inc()
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, "The server has either erred or is incapable of "
                           "performing the requested operation.")

@@ -45,17 +45,21 @@ async def checked_body(chunks: Iterator[bytes], length: int, what: str) -> Async
 
 
 class _DropAborted(logging.Filter):
+    """Drops the server's crash report for a deliberate abort, and for a request the server
+    itself cancelled (a shutdown past ``shutdown_grace``): the request's own code has undone
+    its work and logged one line saying so."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         while exc is not None:
-            if isinstance(exc, StreamAborted):
+            if isinstance(exc, (StreamAborted, asyncio.CancelledError)):
                 return False
             exc = exc.__context__
         return True
 
 
 def quiet_aborted_streams() -> None:
-    """Keep uvicorn from logging our deliberate aborts as crashes (idempotent)."""
+    """Keep uvicorn from logging deliberate aborts and cancellations as crashes (idempotent)."""
     server_log = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _DropAborted) for f in server_log.filters):
         server_log.addFilter(_DropAborted())

@@ -20,6 +20,7 @@ from types import FrameType
 
 import click
 
+from cowshed import logs
 from cowshed.cli.common import deployment_options, settings_for
 from cowshed.config import AUTH_STRATEGIES, Settings
 from cowshed.errors import ConfigError
@@ -56,11 +57,11 @@ def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
       cowshed serve                                  # ./cowshed-data on 127.0.0.1:9292
       cowshed serve --data-dir /var/lib/cowshed --port 9393
     """
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(log_level)
     if log_level != "debug":  # each start's "Context impl SQLiteImpl" lines say nothing
         logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = settings_for(data_dir, config_file)
+    logs.configure(log_level, settings.log_format)
     if auth_strategy is not None:
         settings = dataclasses.replace(settings, auth_strategy=auth_strategy)
     with contextlib.ExitStack() as stack:
@@ -95,8 +96,12 @@ def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket,
     # httptools and uvloop (uvicorn[standard]) named outright: "auto" would fall back to the
     # pure-Python h11 parser and asyncio loop without a word when they are missing. The
     # protocol is uvicorn's httptools one with a bound on request heads (431 past 64 KiB).
+    # log_config=None: uvicorn's loggers go through cowshed.logs (text or JSON, request ids);
+    # timeout_graceful_shutdown: after SIGTERM, requests get shutdown_grace seconds to finish,
+    # then they are cancelled and undo themselves (an upload aborts its writer, requeues).
     config = uvicorn.Config(app, log_level=log_level, access_log=False,
                             http=LimitedHttpToolsProtocol, loop="uvloop", timeout_keep_alive=75,
+                            log_config=None, timeout_graceful_shutdown=settings.shutdown_grace,
                             h11_max_incomplete_event_size=MAX_HEAD_BYTES)
     # uvicorn restores this handler after its graceful shutdown and re-raises SIGTERM into it:
     # SystemExit then unwinds the stack (services closed, lock released) instead of the

@@ -25,6 +25,11 @@ class Repository(ImageRepository, MemberRepository, QuotaRepository, TaskReposit
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
+    def ping(self) -> None:
+        """One round trip to the database (the health check); raises if it cannot answer."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
 
 class VolumeRepositories(VolumeRepository, SnapshotRepository):
     """Volumes, snapshots, clone snapshots and attachments over one engine."""

@@ -13,6 +13,7 @@ from cowshed.domain.context import RequestContext, local_admin
 from cowshed.errors import ConfigError
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.context import Deps
+from cowshed.services.health import HealthChecker
 from cowshed.services.identity.auth import Authenticator, NoAuth
 from cowshed.services.identity.bootstrap import BootstrapResult, bootstrap
 from cowshed.services.identity.keystone import KeystoneAuth
@@ -50,6 +51,8 @@ class Services:
     #: the metadata definitions catalog (/v2/metadefs).
     metadefs: MetadefService
     maintenance: Maintenance
+    #: /healthcheck's database and store checks.
+    health: HealthChecker
     #: the task API (GET/POST /v2/tasks).
     tasks: TaskService
     #: the locations API (POST/GET /v2/images/{id}/locations).
@@ -115,7 +118,7 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
         imports=ImportService(deps, qemu), members=MemberService(deps),
         volumes=VolumeService(deps, qemu), metadefs=MetadefService(deps),
         maintenance=Maintenance(deps, settings.maintenance_interval),
-        tasks=TaskService(deps), locations=LocationService(deps),
+        health=HealthChecker(deps), tasks=TaskService(deps), locations=LocationService(deps),
         auth=_authenticator(deps, tokens), identity=identity, tokens=tokens,
     )
 

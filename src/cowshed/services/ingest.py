@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from cowshed.backends.base import Writer
-from cowshed.errors import SizeMismatch, StorageFull, UnsafeImage
+from cowshed.errors import InvalidRequest, SizeMismatch, StorageFull, UnsafeImage
 from cowshed.formats.inspect import InspectionResult, StreamInspector
 
 BLOCK_SIZE = 8 << 20
@@ -74,11 +74,30 @@ class Ingest:
         self.hashing = hashing
         self.size = 0
         self._checked = False
+        #: held while a block is processed; see close()
+        self._busy = threading.Lock()
+        self._closed = False
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._multihash = hashlib.new(hash_algo)
 
     def process(self, block: bytes) -> None:
         """Account, hash, inspect and write one block. Raises SizeMismatch, StorageFull."""
+        with self._busy:
+            if self._closed:
+                raise InvalidRequest("data after the upload was closed")
+            self._process(block)
+
+    def close(self) -> None:
+        """Wait for a block being processed, and refuse any later one; blocking.
+
+        The undo of a failed or cancelled upload calls this before aborting the writer: a
+        block still in a pool thread must not write through a descriptor that the abort has
+        closed (and that a new file may already reuse).
+        """
+        with self._busy:
+            self._closed = True
+
+    def _process(self, block: bytes) -> None:
         self.size += len(block)
         if self.expected_size is not None and self.size > self.expected_size:
             raise SizeMismatch(

@@ -11,8 +11,13 @@ Nothing else in the service starts a pool of its own.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from cowshed.config import Settings
 
@@ -55,3 +60,22 @@ class Pools:
         """Wait for running work (imports finish or fail and record it), then stop."""
         for pool in (self.jobs, self.blocking, self.hashing):
             pool.close()
+
+
+async def run_to_end(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn`` (an undo step) in ``pool`` and wait for it; once called, it runs to its end.
+
+    ``asyncio.to_thread`` is not enough for undo: when the waiting task is cancelled (a
+    shutdown past its grace cancels it, then the event loop's own exit cancels it again), the
+    job is cancelled with it if no thread has picked it up yet, and the undo never happens.
+    Here the job is submitted outright and the wait is shielded: a cancelled waiter stops
+    waiting, the job still runs, and ``Pools.close`` waits for it before the process ends.
+    """
+    job: Future[Any] = pool.submit(functools.partial(contextvars.copy_context().run, fn, *args))
+    job.add_done_callback(_consume)
+    await asyncio.shield(asyncio.wrap_future(job))
+
+
+def _consume(job: Future[Any]) -> None:
+    if not job.cancelled():
+        job.exception()  # retrieved, so a failure nobody awaits is not reported as lost

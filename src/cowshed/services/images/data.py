@@ -25,6 +25,7 @@ from cowshed.services.images.inspection import inspector_for
 from cowshed.services.images.quotas import ImageQuotas
 from cowshed.services.images.service import requeue, require_formats
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive
+from cowshed.services.pools import run_to_end
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ class DownloadPlan:
         if self.chunks is None:
             raise NotFound(f"Image {self.image.id} has no readable data")
         return self.chunks
+
+
+def _close_and_abort(ingest: Ingest, writer: Writer) -> None:
+    ingest.close()
+    writer.abort()
 
 
 def _open_data(path: str) -> BinaryIO:
@@ -109,9 +115,12 @@ class DataService:
         start = await asyncio.to_thread(self._begin, ctx, image_id, size, store)
         try:
             stored, result = await self._receive(start, chunks, size)
-        except BaseException:
-            # a thread runs to its end even if this await is cancelled again
-            await asyncio.to_thread(requeue, self.repo, image_id, ImageStatus.SAVING)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                log.warning("upload of %s cancelled (the server is stopping); the image goes "
+                            "back to queued", image_id)
+            await run_to_end(self.deps.pools.blocking, requeue, self.repo, image_id,
+                             ImageStatus.SAVING)
             raise
         return await asyncio.to_thread(self._activate, start.image, start.backend, stored,
                                        result)
@@ -139,16 +148,17 @@ class DataService:
     ) -> tuple[StoredObject, IngestResult]:
         image, backend = start.image, start.backend
         writer = await asyncio.to_thread(self._open_writer, backend, image.id, size)
+        ingest = Ingest(
+            writer, expected_size=size, size_cap=start.cap,
+            inspector=inspector_for(image, self.settings), hash_pool=self.deps.pools.hashing,
+        )
         try:
-            ingest = Ingest(
-                writer, expected_size=size, size_cap=start.cap,
-                inspector=inspector_for(image, self.settings), hash_pool=self.deps.pools.hashing,
-            )
             await drive(chunks, ingest)
             result = ingest.finish()
             stored = await asyncio.to_thread(writer.commit)
         except BaseException:
-            await asyncio.to_thread(writer.abort)
+            # runs to its end even when this task is cancelled (again) while waiting for it
+            await run_to_end(self.deps.pools.blocking, _close_and_abort, ingest, writer)
             raise
         return stored, result
 

@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cowshed import metrics
 from cowshed.domain.clock import utcnow
 from cowshed.domain.context import RequestContext
 from cowshed.domain.images import Image, ImageStatus, Location
@@ -258,6 +259,7 @@ class ImportService:
         """
         try:
             status, message = self._attempt(task, image_id, request, targets)
+            metrics.IMPORTS.labels(request.method, str(status)).inc()
             self._settle(f"release the lock of task {task.id}",
                          lambda: self.repo.release_property(image_id, LOCK, task.id))
             result = {"image_id": image_id} if status == TaskStatus.SUCCESS else None

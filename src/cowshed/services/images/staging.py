@@ -31,6 +31,7 @@ from cowshed.services.images.inspection import inspector_for
 from cowshed.services.images.quotas import ImageQuotas
 from cowshed.services.images.service import requeue
 from cowshed.services.ingest import Ingest, check_promised_size, drive
+from cowshed.services.pools import run_to_end
 
 log = logging.getLogger(__name__)
 #: the import lock property (imports.LOCK); an image holding it is being imported.
@@ -55,15 +56,16 @@ class Staging:
         deleted meanwhile; its staged data is then removed, not left for the next start.
         """
         image, writer, cap = await asyncio.to_thread(self._begin, ctx, image_id, size)
+        # staged bytes are scratch: the stored image is hashed when the import writes it
+        ingest = Ingest(writer, expected_size=size, size_cap=cap,
+                        inspector=inspector_for(image, self.settings), hashing=False)
         try:
-            # staged bytes are scratch: the stored image is hashed when the import writes it
-            ingest = Ingest(writer, expected_size=size, size_cap=cap,
-                            inspector=inspector_for(image, self.settings), hashing=False)
             await drive(chunks, ingest)
             ingest.finish()
             await asyncio.to_thread(writer.commit)
         except BaseException:
-            await asyncio.to_thread(self._abort, image_id, writer)
+            # ingest.close(): no block still in a pool thread writes after the abort
+            await run_to_end(self.deps.pools.blocking, self._abort, image_id, writer, ingest)
             raise
         await asyncio.to_thread(self._keep_if_wanted, image_id)
 
@@ -86,7 +88,8 @@ class Staging:
             self.revert(image_id, ImageStatus.UPLOADING)
             raise
 
-    def _abort(self, image_id: str, writer: Writer) -> None:
+    def _abort(self, image_id: str, writer: Writer, ingest: Ingest) -> None:
+        ingest.close()
         writer.abort()
         self.revert(image_id, ImageStatus.UPLOADING)
 
