@@ -100,8 +100,8 @@ def create_app(settings: Settings, services: Services | None = None, *,
                 Mount("/volume", app=VolumeApp()), *dashboard_routes(), *images],
         lifespan=lifespan,
         # one context per request, for every API (docs/identity.md)
-        middleware=[Middleware(ObserveMiddleware), Middleware(HeadSizeGuard), Middleware(HttpVersionGuard), *access,
-                    Middleware(AuthMiddleware)],
+        middleware=[Middleware(ObserveMiddleware), Middleware(HeadSizeGuard),
+                    Middleware(HttpVersionGuard), *access, Middleware(AuthMiddleware)],
         exception_handlers={
             CowshedError: handle_cowshed_error,
             HTTPException: _http_error,
