@@ -91,7 +91,9 @@ def image_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def cowshed_cloud(keystone: Keystone, image_mirror: str,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[CowshedCloud]:
     root = tmp_path_factory.mktemp("cloud")
-    # a deployer's web-download filter that lets the mirror in (loopback is refused otherwise)
+    # a deployer's web-download filter that lets the mirror in (loopback is refused otherwise),
+    # and Keystone's tokens validated as Glance does (a service user), so Tempest's members and
+    # RBAC tests meet real projects and roles
     config = root / "cowshed.toml"
     config.write_text(
         f'allowed_hosts = ["127.0.0.1"]\nallowed_ports = [{urlsplit(image_mirror).port}]\n'

@@ -171,6 +171,10 @@ def test_tasks_are_admin_only_and_project_scoped(cloud: Cloud, alpha_image: str)
         assert request(cloud, who, "GET", f"/v2/tasks/{task_id}").status_code == 403
     assert request(cloud, "admin", "GET", f"/v2/tasks/{task_id}").status_code == 200
     assert request(cloud, "bob", "GET", f"/v2/images/{image_id}/tasks").status_code == 404
+    for who in ("alice", "rita", "bob"):  # the task list is the tasks API too: admins only
+        listed = request(cloud, who, "GET", "/v2/tasks")
+        assert listed.status_code == 403 and task_id not in listed.text
+    assert task_id in request(cloud, "admin", "GET", "/v2/tasks").text
 
 
 def _bad_tokens(cloud: Cloud) -> dict[str, str]:
