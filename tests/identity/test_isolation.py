@@ -192,7 +192,7 @@ def _bad_tokens(cloud: Cloud) -> dict[str, str]:
     genuine = cloud.tokens["admin"]
     tampered = genuine[:40] + ("A" if genuine[40] != "A" else "B") + genuine[41:]
     return {"expired": expired, "forged": forged, "revoked": revoked, "tampered": tampered,
-            "garbage": "not-a-token", "empty": "", "64 KiB": "a" * 65536,
+            "garbage": "not-a-token", "empty": "", "64 KiB": "a" * 65536, "9 KiB": "a" * 9216,
             "json": json.dumps({"user": "admin"}), "truncated": genuine[:-10]}
 
 
@@ -208,6 +208,8 @@ def test_bad_tokens_are_401_everywhere(cloud: Cloud, alpha_image: str) -> None:
                 resp = cloud.client.request(method, url, **kwargs(method, path))  # type: ignore[arg-type]
             else:
                 resp = request(cloud, None, method, url, token=token, **kwargs(method, path))
+            if name == "64 KiB" and resp.status_code == 431:
+                continue  # refused by the HTTP limits before auth: header fields over 64 KiB
             assert resp.status_code == 401, (name, method, path, resp.status_code, resp.text)
             assert resp.headers["www-authenticate"].startswith('Keystone uri="')
             assert SECRET[:20] not in resp.content and alpha_image not in resp.text
@@ -218,6 +220,8 @@ def test_bad_tokens_are_401_everywhere(cloud: Cloud, alpha_image: str) -> None:
 def test_identity_api_refuses_bad_tokens_in_keystone_shape(cloud: Cloud) -> None:
     for name, token in _bad_tokens(cloud).items():
         resp = cloud.client.get("/identity/v3/users", headers={"X-Auth-Token": token})
+        if name == "64 KiB" and resp.status_code == 431:
+            continue  # the HTTP limits refuse header fields over 64 KiB first
         assert resp.status_code == 401, name
         assert resp.json()["error"]["code"] == 401
 
