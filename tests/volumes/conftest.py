@@ -22,8 +22,11 @@ from cowshed.dev.ceph import DevCephCluster
 from cowshed.domain.volumes import Caller, Snapshot, Volume
 from cowshed.services.app import Services, open_services
 from tests.integration.conftest import ceph_cluster
+from tests.reflink import reflink_dir
 
-__all__ = ["ceph_cluster"]
+__all__ = ["ceph_cluster", "reflink_dir"]
+#: the three ways a volume type stores volumes, for tests that run on each.
+ALL_KINDS = ["file", "reflink", pytest.param("rbd", marks=pytest.mark.ceph)]
 
 MiB = 1 << 20
 CALLER = Caller(project_id="p1", user_id="u1")
@@ -50,8 +53,13 @@ class VolumeEnv:
         assert path is not None
         return str(path)
 
+    @property
+    def raw(self) -> bool:
+        """Volumes are raw objects read and written through the backend (RBD, reflink files)."""
+        return self.kind in ("rbd", "reflink")
+
     def write(self, volume: Volume, offset: int, length: int, byte: int) -> None:
-        if self.kind == "rbd":
+        if self.raw:
             with self.store.backend.open_block(volume.backend_key) as block:
                 block.write(offset, bytes([byte]) * length)
             return
@@ -59,7 +67,7 @@ class VolumeEnv:
 
     def holds(self, volume: Volume, offset: int, length: int, byte: int) -> bool:
         """The volume's guest data at ``offset`` is ``length`` bytes of ``byte``."""
-        if self.kind == "rbd":
+        if self.raw:
             data = b"".join(self.store.backend.open_read(volume.backend_key, offset, length))
             return data == bytes([byte]) * length
         return _qemu_io(self._path(volume.backend_key), f"read -P {byte} {offset} {length}",
@@ -67,7 +75,7 @@ class VolumeEnv:
 
     def snapshot_holds(self, snap: Snapshot, offset: int, length: int, byte: int) -> bool:
         volume = self.services.volumes.rt.db.get_volume(snap.volume_id)
-        if self.kind == "rbd":
+        if self.raw:
             data = b"".join(self.store.backend.open_snapshot_read(
                 volume.backend_key, snap.backend_snap, offset, length))
             return data == bytes([byte]) * length
@@ -77,6 +85,8 @@ class VolumeEnv:
     def independent(self, volume: Volume) -> bool:
         """No parent, as the backend's own tool reports it (``rbd info`` / ``qemu-img info
         --backing-chain``)."""
+        if self.kind == "reflink":
+            return self.store.parent(volume.backend_key) is None
         if self.kind == "rbd":
             assert self.cluster is not None
             info = _rbd_json(self.cluster, "info", f"{self.pool}/{volume.backend_key}")
@@ -100,7 +110,8 @@ class VolumeEnv:
                      for n in names]
             return sorted(n for n in found if any(i in n for i in self.created))
         root = Path(self.store.backend.root)
-        return sorted(p.name for p in root.iterdir() if p.is_file())
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                      if p.is_file() and ".incoming" not in p.parts and ".locks" not in p.parts)
 
 
 def _qemu_io(path: str, command: str, check: bool = True) -> bool:
@@ -126,7 +137,7 @@ def _config(tmp: Path, body: str) -> Path:
 
 
 def open_env(tmp: Path, kind: str, extra: str = "", cluster: DevCephCluster | None = None,
-             pool: str | None = None) -> VolumeEnv:
+             pool: str | None = None, reflink: Path | None = None) -> VolumeEnv:
     if kind == "rbd":
         assert cluster is not None and pool is not None
         # images in the cluster's "images" pool: raw images are cloned, not copied
@@ -137,8 +148,9 @@ def open_env(tmp: Path, kind: str, extra: str = "", cluster: DevCephCluster | No
                 f'rbd_pool = "{pool}"\nrbd_ceph_conf = "{cluster.conf_path}"\n'
                 f'rados_connect_timeout = 30\n{extra}')
     else:
+        where = reflink if kind == "reflink" and reflink is not None else tmp / "volumes"
         body = (f'default_volume_type = "local"\n[volume_backends.local]\ntype = "file"\n'
-                f'volumes_dir = "{tmp / "volumes"}"\n{extra}')
+                f'volumes_dir = "{where}"\n{extra}')
     _config(tmp, body)
     return VolumeEnv(open_services(env_settings(tmp)), kind, cluster, pool)
 
@@ -179,11 +191,13 @@ def env_factory(backend_kind: str, tmp_path: Path, request: pytest.FixtureReques
             extra += f"{prefix}max_clone_depth = {max_clone_depth}\n"
         if flatten_from_snapshot:
             extra += f"{prefix}flatten_volume_from_snapshot = true\n"
-        cluster = pool = None
+        cluster = pool = reflink = None
         if backend_kind == "rbd":
             cluster = request.getfixturevalue("ceph_cluster")
             pool = request.getfixturevalue("volume_pool")
-        env = open_env(tmp_path, backend_kind, extra, cluster, pool)
+        if backend_kind == "reflink":  # a fresh directory on the loop-mounted XFS
+            reflink = Path(request.getfixturevalue("reflink_dir")) / uuid.uuid4().hex
+        env = open_env(tmp_path, backend_kind, extra, cluster, pool, reflink)
         opened.append(env)
         return env
     yield make

@@ -13,7 +13,7 @@ import pytest
 
 from cowshed.domain.volumes import Snapshot, SnapshotStatus, Volume, VolumeStatus
 from cowshed.errors import Forbidden, InvalidRequest, InvalidState, NotFound
-from tests.volumes.conftest import ADMIN, CALLER, MiB, VolumeEnv
+from tests.volumes.conftest import ADMIN, ALL_KINDS, CALLER, MiB, VolumeEnv
 
 
 def make(env: VolumeEnv, **kwargs: Any) -> Volume:
@@ -52,6 +52,7 @@ def settle(env: VolumeEnv) -> None:
         env.services.volumes.rt.wait_local(object_id, 120)
 
 
+@pytest.mark.parametrize("backend_kind", ALL_KINDS)
 def test_data_through_snapshot_clone_and_clone_of_clone(env: VolumeEnv) -> None:
     vol = make(env, name="origin")
     env.write(vol, 0, MiB, 0xA1)
@@ -139,6 +140,7 @@ _ORDERS = list(itertools.permutations(_OBJECTS)) if os.environ.get("COWSHED_TEST
 ]
 
 
+@pytest.mark.parametrize("backend_kind", ALL_KINDS)
 @pytest.mark.parametrize("order", _ORDERS, ids="-".join)
 def test_deletes_in_any_order_keep_children_and_leave_nothing(
         env: VolumeEnv, order: tuple[str, ...]) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cowshed.backends.base import Backend
+from cowshed.backends.base import Backend, as_snapshots
 from cowshed.domain.clock import utcnow
 from cowshed.domain.images import Image, ImageStatus
 from cowshed.domain.keys import volume_key
@@ -206,7 +206,7 @@ class Creator:
             self.rt.backend_name(source.volume_type), source.backend_key, snap, SourceKind.VOLUME,
             source.id))
         store.clone(src_store, source.backend_key, snap, volume.backend_key)
-        if self.lineage.depth(source) >= policy.max_clone_depth:
+        if not store.clones_depend or self.lineage.depth(source) >= policy.max_clone_depth:
             self.flatten(volume, store, source.id)
         if size > source.size * GiB:
             store.extend(volume.backend_key, size)
@@ -234,6 +234,8 @@ class Creator:
         return name
 
     def flatten(self, volume: Volume, store: VolumeStore, parent_volume: str) -> None:
+        """Make the new volume independent (a no-op for reflinked clones, which already are)
+        and drop the parent's snapshot if nothing else needs it."""
         store.flatten(volume.backend_key)
         self.db.update_volume(volume.id, backend_parent=None)
         self.lineage.reclaim(parent_volume)
@@ -249,7 +251,8 @@ class Creator:
             SourceKind.SNAPSHOT,
             snap.id))
         store.clone(src_store, source.backend_key, snap.backend_snap, volume.backend_key)
-        if self.rt.policy(volume.volume_type).flatten_volume_from_snapshot:
+        if not store.clones_depend or \
+                self.rt.policy(volume.volume_type).flatten_volume_from_snapshot:
             self.flatten(volume, store, source.id)
         if size > snap.size * GiB:
             store.extend(volume.backend_key, size)
@@ -274,7 +277,7 @@ class Creator:
         for name in self.rt.deps.stores.by_weight(list(image.stores)):
             backend = self.rt.deps.stores.get(name)
             if image.disk_format == "raw" and store.can_clone_from(backend) \
-                    and backend.capabilities.snapshots:
+                    and _has_image_snapshot(backend, image.id):
                 self.db.update_volume(volume.id, backend_parent=BackendParent(
                     name, image.id, "snap", SourceKind.IMAGE, image.id))
                 store.clone(backend, image.id, "snap", volume.backend_key)
@@ -315,6 +318,16 @@ class Creator:
                 yield str(path)
             finally:
                 path.unlink(missing_ok=True)
+
+
+def _has_image_snapshot(backend: Backend, image_id: str) -> bool:
+    """The image has the protected ``snap`` glance_store makes on RBD (the clone source)."""
+    if not backend.capabilities.snapshots:
+        return False
+    try:
+        return "snap" in as_snapshots(backend).list_snapshots(image_id)
+    except NotFound:
+        return False
 
 
 def grow(store: VolumeStore, key: str, size: int) -> None:

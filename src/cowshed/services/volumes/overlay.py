@@ -86,6 +86,10 @@ class OverlayStore:
         return True
 
     @property
+    def clones_depend(self) -> bool:
+        return True
+
+    @property
     def clone_cost(self) -> CloneCost:
         return CloneCost.CONSTANT
 

@@ -79,6 +79,10 @@ class VolumeStore(Protocol):
     def space(self) -> str:
         """The object space (pool, directory) parents are named in."""
 
+    @property
+    def clones_depend(self) -> bool:
+        """A clone keeps needing its parent's snapshot (False: reflinked, independent at once)."""
+
     def exists(self, key: str) -> bool: ...
     def size(self, key: str) -> int: ...
     def keys(self) -> list[str]:
@@ -149,6 +153,10 @@ class NativeStore:
     @property
     def space(self) -> str:
         return self._clones.space
+
+    @property
+    def clones_depend(self) -> bool:
+        return self.backend.capabilities.clones_depend_on_parent
 
     def exists(self, key: str) -> bool:
         return self.backend.exists(key)
