@@ -164,6 +164,9 @@ def test_cli_writes_are_refused_while_a_server_holds_the_data_dir(server: Server
     assert made.returncode == 1
     line = one_line(made.stderr)
     assert f"http://127.0.0.1:{server.port}" in line
+    volume = cowshed("volume", "create", "v", "--size", "1", "--data-dir", str(server.data_dir))
+    assert volume.returncode == 1
+    assert f"http://127.0.0.1:{server.port}" in one_line(volume.stderr)
     with server.client() as client:
         assert client.get("/v2/images").json()["images"] == []
 

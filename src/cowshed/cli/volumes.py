@@ -94,9 +94,10 @@ def find_snapshot(svc: VolumeService, caller: Caller, ref: str) -> Snapshot:
 
 
 @contextmanager
-def _session(data_dir: Path | None, config_file: Path | None, project: str
-             ) -> Iterator[tuple[VolumeService, Caller]]:
-    with library(data_dir, config_file) as services:
+def _session(data_dir: Path | None, config_file: Path | None, project: str, *,
+             writes: bool = False) -> Iterator[tuple[VolumeService, Caller]]:
+    # writers hold the data dir's shared lock: no server starts (and recovers) under them
+    with library(data_dir, config_file, writes=writes) as services:
         yield services.volumes, Caller(project_id=project, user_id="cowshed-cli", is_admin=True)
 
 
@@ -147,7 +148,7 @@ def create(name: str, size: int | None, image_id: str | None, snapshot_ref: str 
            columns: tuple[str, ...], data_dir: Path | None, config_file: Path | None) -> None:
     """Create volume NAME and wait until it is available."""
     metadata = dict(_pair(p) for p in properties)
-    with _session(data_dir, config_file, project) as (svc, caller):
+    with _session(data_dir, config_file, project, writes=True) as (svc, caller):
         snapshot_id = find_snapshot(svc, caller, snapshot_ref).id if snapshot_ref else None
         source_id = find_volume(svc, caller, source_ref).id if source_ref else None
         if size is None and snapshot_id is None and source_id is None:
@@ -178,7 +179,7 @@ def clone(source: str, name: str, size: int | None, project: str, show_progress:
           output: str, columns: tuple[str, ...], data_dir: Path | None,
           config_file: Path | None) -> None:
     """Clone volume SOURCE as NAME (copy-on-write where the backend can)."""
-    with _session(data_dir, config_file, project) as (svc, caller):
+    with _session(data_dir, config_file, project, writes=True) as (svc, caller):
         src = find_volume(svc, caller, source)
         made = svc.create(caller, size=size, name=name, source_volid=src.id)
         done = wait_for(svc, made.id, f"cloning {src.name or src.id}", show_progress,
@@ -221,7 +222,7 @@ def show(ref: str, project: str, output: str, columns: tuple[str, ...],
 def extend(ref: str, size: int, project: str, show_progress: bool, output: str,
            columns: tuple[str, ...], data_dir: Path | None, config_file: Path | None) -> None:
     """Grow volume REF to SIZE GiB."""
-    with _session(data_dir, config_file, project) as (svc, caller):
+    with _session(data_dir, config_file, project, writes=True) as (svc, caller):
         vol = find_volume(svc, caller, ref)
         svc.extend(caller, vol.id, size)
         done = wait_for(svc, vol.id, f"extending {vol.name or vol.id}", show_progress,
@@ -237,7 +238,7 @@ def extend(ref: str, size: int, project: str, show_progress: bool, output: str,
 def delete(refs: tuple[str, ...], cascade: bool, project: str, data_dir: Path | None,
            config_file: Path | None) -> None:
     """Delete volumes (REFS: ids, names or id prefixes) and wait until they are gone."""
-    with _session(data_dir, config_file, project) as (svc, caller):
+    with _session(data_dir, config_file, project, writes=True) as (svc, caller):
         for ref in refs:
             vol = find_volume(svc, caller, ref)
             svc.delete(caller, vol.id, cascade=cascade)
@@ -268,7 +269,7 @@ def upload_to_image(ref: str, image_name: str, disk_format: str, container_forma
                     columns: tuple[str, ...], data_dir: Path | None,
                     config_file: Path | None) -> None:
     """Make image IMAGE_NAME from the bytes of volume REF (converted to --disk-format)."""
-    with _session(data_dir, config_file, project) as (svc, caller):
+    with _session(data_dir, config_file, project, writes=True) as (svc, caller):
         vol = find_volume(svc, caller, ref)
         upload = svc.upload_to_image(caller, vol.id, image_name=image_name,
                                      disk_format=disk_format,
@@ -329,7 +330,7 @@ def snapshot_create(volume_ref: str, name: str | None, description: str | None, 
                     project: str, output: str, columns: tuple[str, ...],
                     data_dir: Path | None, config_file: Path | None) -> None:
     """Snapshot volume VOLUME_REF and wait until the snapshot is available."""
-    with _session(data_dir, config_file, project) as (svc, caller):
+    with _session(data_dir, config_file, project, writes=True) as (svc, caller):
         vol = find_volume(svc, caller, volume_ref)
         snap = svc.snapshot_create(caller, vol.id, name=name, description=description,
                                    force=force)
@@ -375,7 +376,7 @@ def snapshot_show(ref: str, project: str, output: str, columns: tuple[str, ...],
 def snapshot_delete(refs: tuple[str, ...], project: str, data_dir: Path | None,
                     config_file: Path | None) -> None:
     """Delete snapshots and wait until they are gone (clones made from one keep their data)."""
-    with _session(data_dir, config_file, project) as (svc, caller):
+    with _session(data_dir, config_file, project, writes=True) as (svc, caller):
         for ref in refs:
             snap = find_snapshot(svc, caller, ref)
             svc.snapshot_delete(caller, snap.id)
