@@ -205,6 +205,18 @@ def test_empty_upload_gives_active_image_of_size_0(client: TestClient, create_im
     assert download.headers["content-length"] == "0"
 
 
+@pytest.mark.parametrize("disk_format", ["qcow2", "vmdk", "vhd", "iso", "raw"])
+def test_empty_upload_activates_any_disk_format(client: TestClient, create_image: CreateImage,
+                                                upload: Upload, disk_format: str) -> None:
+    """Nova snapshots a volume-backed instance as a zero-byte image (qcow2/bare by default)
+    and activates it with an empty upload: there is nothing to inspect or refuse."""
+    image = create_image(disk_format=disk_format, container_format="bare")
+    resp = upload(image["id"], b"")
+    assert resp.status_code == 204, resp.text
+    got = show(client, image["id"])
+    assert (got["status"], got["size"], got["disk_format"]) == ("active", 0, disk_format)
+
+
 def test_zero_filled_upload_round_trips(client: TestClient, create_image: CreateImage,
                                         upload: Upload) -> None:
     # thin provisioning turns zero runs into holes; the bytes must still come back exactly

@@ -257,6 +257,13 @@ class _Verdict:
         self.passed: list[str] = []
 
     def decide(self) -> InspectionResult:
+        if self.total == 0:
+            # Nothing to open, so nothing to refuse: no byte can carry a backing file or a
+            # signature. Nova activates the image of a volume-backed instance snapshot (declared
+            # qcow2/bare, size 0) with exactly this empty upload, and Glance accepts it.
+            self.passed.append("empty")
+            return InspectionResult(detected_format=str(self.declared or DiskFormat.RAW),
+                                    virtual_size=0, safety_checks=tuple(self.passed))
         probe = self._single_match()
         detected = DiskFormat(probe.name) if probe else DiskFormat.RAW
         if probe is None:
