@@ -342,3 +342,15 @@ volume_type_qos = sa.Table(
     sa.Column("qos_id", sa.String(36), sa.ForeignKey("volume_qos_specs.id", ondelete="CASCADE"),
               nullable=False, index=True),
 )
+
+volume_transfers = sa.Table(
+    "volume_transfers", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("volume_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("crypt_hash", sa.String(64), nullable=False),
+    sa.Column("source_project_id", sa.String(255), nullable=False, index=True),
+    sa.Column("with_snapshots", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)

@@ -33,6 +33,8 @@ class VolumeStatus(enum.StrEnum):
     UPLOADING = "uploading"
     DOWNLOADING = "downloading"
     REVERTING = "reverting"
+    #: offered to another project (a volume transfer), until accepted or withdrawn.
+    AWAITING_TRANSFER = "awaiting-transfer"
     DELETING = "deleting"
     ERROR = "error"
     ERROR_DELETING = "error_deleting"
@@ -82,7 +84,9 @@ VOLUME_TRANSITIONS: Mapping[VolumeStatus, frozenset[VolumeStatus]] = {
     _V.DOWNLOADING: frozenset({_V.AVAILABLE, _V.ERROR}),
     _V.AVAILABLE: frozenset({
         _V.RESERVED, _V.ATTACHING, _V.EXTENDING, _V.UPLOADING, _V.REVERTING, _V.DELETING,
+        _V.AWAITING_TRANSFER,
     }),
+    _V.AWAITING_TRANSFER: frozenset({_V.AVAILABLE}),
     _V.RESERVED: frozenset({_V.ATTACHING, _V.IN_USE, _V.AVAILABLE}),
     _V.ATTACHING: frozenset({_V.IN_USE, _V.AVAILABLE, _V.RESERVED}),
     _V.IN_USE: frozenset({_V.DETACHING, _V.EXTENDING, _V.UPLOADING, _V.ATTACHING, _V.RESERVED,
@@ -476,3 +480,27 @@ class QosSpecs:
     @property
     def front_end(self) -> bool:
         return self.consumer in (QosConsumer.FRONT_END, QosConsumer.BOTH)
+
+
+@dataclass(frozen=True)
+class VolumeTransfer:
+    """An offer of a volume to whichever project presents its auth key (Cinder's transfers).
+    The key itself is never stored: only ``crypt_hash``, a SHA-256 of ``salt`` and the key."""
+
+    id: str
+    volume_id: str
+    name: str | None
+    salt: str
+    crypt_hash: str
+    source_project_id: str
+    created_at: datetime
+    #: transfer the volume's snapshots with it (False: 3.55's ``no_snapshots``).
+    with_snapshots: bool = True
+
+
+@dataclass(frozen=True)
+class TransferOffer:
+    """A new transfer and its auth key, which only its creator ever sees."""
+
+    transfer: VolumeTransfer
+    auth_key: str

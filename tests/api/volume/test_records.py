@@ -310,3 +310,60 @@ def test_clone_snapshot_lineage_and_deletes(client: TestClient, volume: Make,
         assert client.delete(f"{P}/volumes/{vid}").status_code == 202
         _gone(client, "volume", vid)
     assert client.get(P + "/volumes").json() == {"volumes": []}
+
+
+def test_volume_transfers(client: TestClient, volume: Make, snapshot: Make) -> None:
+    vid = volume(name="gift")["id"]
+    snap = snapshot(vid)
+    for base, headers in (("/os-volume-transfer", {}),
+                          ("/volume-transfers", {"OpenStack-API-Version": "volume 3.57"})):
+        resp = client.post(P + base, headers=headers,
+                           json={"transfer": {"volume_id": vid, "name": "t"}})
+        assert resp.status_code == 202, resp.text
+        made = resp.json()["transfer"]
+        assert len(made["auth_key"]) == 16 and made["volume_id"] == vid
+        assert made["links"][0]["href"] == f"{BASE}{base}/{made['id']}"
+        assert _wait(client, "volume", vid, "awaiting-transfer")
+        _fault(client.post(P + base, headers=headers, json={"transfer": {"volume_id": vid}}),
+               400, "badRequest")  # already offered
+        _fault(client.delete(f"{P}/volumes/{vid}"), 400, "badRequest")
+        shown = client.get(f"{P}{base}/{made['id']}", headers=headers).json()["transfer"]
+        assert "auth_key" not in shown and shown["volume_id"] == vid
+        listed = client.get(P + base, headers=headers).json()["transfers"]
+        assert [set(t) for t in listed] == [{"id", "name", "volume_id", "links"}]
+        detail = client.get(f"{P}{base}/detail", headers=headers).json()["transfers"]
+        assert detail[0]["id"] == made["id"]
+        _fault(client.post(f"{P}{base}/{made['id']}/accept", headers=headers,
+                           json={"accept": {"auth_key": "0" * 16}}), 400, "badRequest")
+        assert client.delete(f"{P}{base}/{made['id']}", headers=headers).status_code == 202
+        assert _wait(client, "volume", vid)["status"] == "available"
+    v357 = client.get(P + "/volume-transfers", headers=LATEST).json()
+    assert v357 == {"transfers": []}
+    _fault(client.get(P + "/volume-transfers"), 404, "itemNotFound")  # before 3.55
+    _fault(client.get(f"{P}/os-volume-transfer/{UNKNOWN}"), 404, "itemNotFound")
+    _fault(client.post(f"{P}/os-volume-transfer/{UNKNOWN}/accept",
+                       json={"accept": {"auth_key": "k"}}), 404, "itemNotFound")
+    _fault(client.post(P + "/os-volume-transfer", json={"transfer": {}}), 400, "badRequest")
+    _fault(client.post(P + "/os-volume-transfer", json={"transfer": {"volume_id": UNKNOWN}}),
+           404, "itemNotFound")
+
+    # another project takes it, snapshots and quota usage included
+    from cowshed.domain.volumes import Caller
+    from cowshed.errors import StorageFull
+
+    svc = client.app.state.services.volumes  # type: ignore[attr-defined]
+    owner = Caller(client.get(f"{P}/volumes/{vid}").json()["volume"][
+        "os-vol-tenant-attr:tenant_id"], is_admin=False)
+    taker = Caller("taker-project", user_id="taker")
+    offer = svc.transfer_create(owner, vid)
+    svc.admin.update_quotas(Caller("a", is_admin=True), "taker-project", {"volumes": 0})
+    with pytest.raises(StorageFull):
+        svc.transfer_accept(taker, offer.transfer.id, offer.auth_key)
+    svc.admin.delete_quotas(Caller("a", is_admin=True), "taker-project")
+    svc.transfer_accept(taker, offer.transfer.id, offer.auth_key)
+    moved = svc.get(taker, vid)
+    assert (moved.project_id, moved.user_id, moved.status) == (
+        "taker-project", "taker", "available")
+    assert svc.snapshot_get(taker, snap["id"]).project_id == "taker-project"
+    assert svc.quotas(taker, "taker-project", usage=True).in_use["volumes"] == 1
+    assert svc.quotas(owner, owner.project_id, usage=True).in_use["volumes"] == 0

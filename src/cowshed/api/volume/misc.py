@@ -43,6 +43,7 @@ _EXTENSIONS = (
                                                            "attribute of a volume."),
     ("VolumeTenantAttribute", "os-vol-tenant-attr", "Expose the internal project_id as an "
                                                     "attribute of a volume."),
+    ("VolumeTransfer", "os-volume-transfer", "Volume transfer management support."),
     ("VolumeTypeAccess", "os-volume-type-access", "Volume type access support."),
 )
 

@@ -13,6 +13,7 @@ from cowshed.api.volume import (
     qos,
     quotas,
     snapshots,
+    transfers,
     types,
     volumes,
 )
@@ -72,6 +73,7 @@ def table() -> Table:
         ("DELETE", _ATT, attachments.delete),
         ("POST", _ATT + "/action", attachments.action),
         *_type_rows(),
+        *_transfer_rows(),
         *_admin_rows(),
         ("GET", "/v3/limits", misc.limits),
         ("GET", "/v3/os-quota-sets/{project}", quotas.show_quotas),
@@ -114,6 +116,21 @@ def _qos_rows() -> Table:
         ("GET", _QOS + "/associate", qos.associate),
         ("GET", _QOS + "/disassociate", qos.disassociate),
         ("GET", _QOS + "/disassociate_all", qos.disassociate_all),
+    ]
+
+
+def _transfer_rows() -> Table:
+    return [
+        row
+        for base in ("/v3/os-volume-transfer", "/v3/volume-transfers")
+        for row in (
+            ("POST", base, transfers.create),
+            ("GET", base, transfers.index),
+            ("GET", base + "/detail", transfers.detail),
+            ("GET", base + "/{transfer_id}", transfers.show),
+            ("DELETE", base + "/{transfer_id}", transfers.delete),
+            ("POST", base + "/{transfer_id}/accept", transfers.accept),
+        )
     ]
 
 

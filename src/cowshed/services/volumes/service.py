@@ -52,12 +52,13 @@ from cowshed.services.volumes.attach_api import AttachmentMethods
 from cowshed.services.volumes.base import ServiceBase
 from cowshed.services.volumes.runtime import context_of
 from cowshed.services.volumes.snapshot_api import SnapshotMethods
+from cowshed.services.volumes.transfer_api import TransferMethods
 
 #: disk formats ``os-volume_upload_image`` may produce.
 UPLOAD_FORMATS = frozenset({"raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx"})
 
 
-class VolumeService(SnapshotMethods, AttachmentMethods, ServiceBase):
+class VolumeService(SnapshotMethods, AttachmentMethods, TransferMethods, ServiceBase):
     """Volumes, snapshots, attachments, types and quotas of one deployment."""
 
     # -- volumes ---------------------------------------------------------------------------------
