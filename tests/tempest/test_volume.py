@@ -54,7 +54,7 @@ CI_CLASSES = (
 
 #: The fewest tests that must pass in each mode: what cowshed achieved when this was last
 #: raised. Raise it when more pass; a drop is a regression.
-MIN_PASSED = {"ci": 103, "full": 0}
+MIN_PASSED = {"ci": 103, "full": 167}
 
 
 def _regex(mode: str) -> str:
