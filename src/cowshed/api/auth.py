@@ -46,6 +46,8 @@ PUBLIC: Sequence[tuple[frozenset[str], re.Pattern[str]]] = (
 )
 #: the Identity API answers errors in Keystone's body shape, the others in webob's.
 IDENTITY_PREFIX = "/identity"
+#: 401s there are keystonemiddleware's JSON (what a Cinder behind it answers), not webob's.
+KEYSTONE_SHAPED = (IDENTITY_PREFIX, "/volume")
 
 
 def is_public(method: str, path: str) -> bool:
@@ -103,7 +105,7 @@ class AuthMiddleware:
         uri = services.auth.www_authenticate_uri or _base_url(request) + IDENTITY_PREFIX
         if services.settings.auth_strategy != "noauth":
             headers["WWW-Authenticate"] = f'Keystone uri="{uri}"'
-        if scope["path"].startswith(IDENTITY_PREFIX):
+        if scope["path"].startswith(KEYSTONE_SHAPED):
             return keystone_error(401, exc.message, headers)
         return error_response(request, 401, exc.message, headers)
 
