@@ -42,13 +42,25 @@ def condition(table: sa.Table, f: Filter, aliases: dict[str, str]) -> sa.ColumnE
         return col.contains(str(f.value), autoescape=True)
     if f.op == "in":
         assert isinstance(f.value, list | tuple)
-        return col.in_(list(f.value))
+        return col.in_([_typed(col, f.column, v) for v in f.value])
     ops = {"eq": col.__eq__, "neq": col.__ne__, "gt": col.__gt__, "gte": col.__ge__,
            "lt": col.__lt__, "lte": col.__le__}
     if f.op not in ops:
         raise InvalidRequest(f"unknown filter operator {f.op!r}")
-    result: sa.ColumnElement[bool] = ops[f.op](f.value)
+    result: sa.ColumnElement[bool] = ops[f.op](_typed(col, f.column, f.value))
     return result
+
+
+def _typed(col: sa.Column[Any], name: str, value: object) -> object:
+    """A query-string value as the column's type: PostgreSQL will not compare an integer column
+    with text (SQLite would), so ``size=2`` becomes 2 and ``size=big`` a 400 on both."""
+    if isinstance(value, str) and isinstance(col.type, sa.Integer):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise InvalidRequest(
+                f"Invalid filter value {value!r} for {name}: an integer is required") from None
+    return value
 
 
 def page(

@@ -125,6 +125,8 @@ def test_list_filters(client: TestClient, volume: Make, snapshot: Make) -> None:
         P + "/volumes/detail", params=q, headers=LATEST).json()["volumes"])
     assert names(name="alpha") == ["alpha"]
     assert names(size="2") == ["beta"]
+    _fault(client.get(P + "/volumes/detail", params={"size": "big"}, headers=LATEST),
+           400, "badRequest")
     assert names(status="available") == ["alpha", "beta"]
     assert names(metadata="{'tier': 'gold'}") == ["alpha"]
     assert names(bootable="false") == ["alpha", "beta"] and names(bootable="true") == []
