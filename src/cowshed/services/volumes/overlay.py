@@ -248,7 +248,7 @@ class OverlayStore:
     def _overlay_as(self, key: str, backing: Path) -> None:
         """Publish a fresh, empty overlay on ``backing`` as ``key``'s active layer."""
         with self._building(key) as tmp:
-            self._qemu.create(tmp, QCOW2, None, backing=backing, backing_fmt=QCOW2)
+            self._qemu.create_overlay(tmp, backing, QCOW2)
             self._publish(tmp, self._path(key))
 
     def delete_snapshot(self, key: str, snap: str, *, live: bool) -> None:
@@ -319,7 +319,7 @@ class OverlayStore:
             raise NotFound(f"snapshot {key}@{snap} not found in volume backend {source.name!r}")
         target = self._new_file(dst_key)
         with self._building(dst_key) as tmp:
-            self._qemu.create(tmp, QCOW2, None, backing=frozen, backing_fmt=QCOW2)
+            self._qemu.create_overlay(tmp, frozen, QCOW2)
             self._publish(tmp, target)
 
     def parent(self, key: str) -> SnapRef | None:
