@@ -183,6 +183,9 @@ class Settings:
     import_workers: int = 4
     #: …and that may wait for a worker; past both, POST /import answers 429.
     import_queue_size: int = 16
+    #: seconds without a heartbeat after which a process counts as dead, and its work in
+    #: progress (uploads, imports, tasks, volume operations) is reclaimed by the sweeps.
+    owner_lease: int = 60
     #: server log lines: ``text`` or ``json`` (one object per line, with the request id).
     log_format: str = "text"
     #: seconds a stopping server (SIGTERM, Ctrl-C) lets requests in flight finish; uploads

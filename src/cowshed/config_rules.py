@@ -61,6 +61,7 @@ RANGES: dict[str, Range] = {
     "lockout_duration": Range(1),
     "maintenance_interval": Range(0),
     "shutdown_grace": Range(0),
+    "owner_lease": Range(5),
 }
 
 

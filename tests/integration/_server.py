@@ -38,13 +38,17 @@ class Server:
     data_dir: Path
     config: Path | None = None
     port: int = field(default_factory=free_port)
+    #: more ``cowshed serve`` options, e.g. ("--workers", "2")
+    args: tuple[str, ...] = ()
+    #: the log file's name stem (several servers may share one data dir)
+    name: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
     starts: int = 0
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        self.log_path = self.data_dir.parent / f"{self.name or self.data_dir.name}-server.log"
 
     @property
     def url(self) -> str:
@@ -56,6 +60,7 @@ class Server:
                "--port", str(self.port), "--log-level", "info"]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
+        cmd += list(self.args)
         env = {k: v for k, v in os.environ.items() if not k.startswith("COWSHED_")}
         self.starts += 1
         with self.log_path.open("ab") as log:

@@ -16,6 +16,7 @@ the volume service then builds snapshots and clones from qcow2 overlays on top o
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -88,14 +89,31 @@ def link_new(part: Path, target: Path, store: str) -> None:
     part.unlink()
 
 
+def create_part(backend: FileBackend, key: str) -> tuple[Path, int]:
+    """Create a new ``.part`` file for ``key`` and ``flock`` it: the lock, held until the file
+    is published or dropped, tells :meth:`FileBackend.cleanup_incomplete` of every process that
+    its writer lives (the kernel drops it when the writer dies, SIGKILL included).
+
+    A sweep that locked and removed the file between our create and our lock would leave us
+    writing an unlinked file: then the link count is 0 and we start again with a new name.
+    """
+    while True:
+        part = backend._part(key)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink > 0:
+            return part, fd
+        os.close(fd)
+
+
 class _FileWriter:
-    def __init__(self, backend: FileBackend, key: str, part: Path, thin: bool) -> None:
+    def __init__(self, backend: FileBackend, key: str, thin: bool) -> None:
         self._backend = backend
         self._key = key
-        self._part = part
         self._thin = thin
         self._pos = 0
-        self._fd: int | None = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._part, fd = create_part(backend, key)
+        self._fd: int | None = fd
 
     def write(self, data: bytes | memoryview) -> None:
         if self._fd is None:
@@ -129,10 +147,11 @@ class _FileWriter:
             try:
                 os.ftruncate(fd, self._pos)
                 os.fsync(fd)
+                os.fchmod(fd, self._backend.file_mode())
+                # published while still locked: a sweep never takes a part being published
+                self._publish(self._backend._path(self._key))
             finally:
-                os.close(fd)  # also when the sync failed: the descriptor is ours to close
-            os.chmod(self._part, self._backend.file_mode())
-            self._publish(self._backend._path(self._key))
+                os.close(fd)  # also when a step failed: the descriptor is ours to close
         except OSError as exc:
             self._discard()
             raise map_os_error(exc, f"committing {self._key}") from exc
@@ -233,14 +252,13 @@ class FileBackend:
         """Create a part file, let ``fill`` write it, publish it as ``target``; its size."""
         if not replace and target.exists():
             raise AlreadyExists(f"object {target.name} exists in store {self.name!r}")
-        part = self._part(key)
+        part, fd = create_part(self, key)
         try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 size = fill(fd)
+                self._publish(part, target, replace=replace)  # still locked (create_part)
             finally:
                 os.close(fd)
-            self._publish(part, target, replace=replace)
         except OSError as exc:
             part.unlink(missing_ok=True)
             raise map_os_error(exc, f"writing {target.name}") from exc
@@ -271,7 +289,7 @@ class FileBackend:
         if self._path(key).exists():
             raise AlreadyExists(f"object {key} exists in store {self.name!r}")
         try:
-            return _FileWriter(self, key, self._part(key), self.config.filesystem_thin_provisioning)
+            return _FileWriter(self, key, self.config.filesystem_thin_provisioning)
         except OSError as exc:
             raise map_os_error(exc, f"creating {key}") from exc
 
@@ -352,10 +370,24 @@ class FileBackend:
         return (p.name for p in self.root.iterdir() if p.is_file() and _KEY.match(p.name))
 
     def cleanup_incomplete(self) -> int:
+        """Remove the ``.part`` files of writers that are gone: a live writer (in any process)
+        holds its file's ``flock`` (see :func:`create_part`), so only unlocked files go."""
         removed = 0
         for part in (self.root / _INCOMING).glob("*.part"):
-            part.unlink(missing_ok=True)
-            removed += 1
+            try:
+                fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # its writer is alive
+            try:
+                part.unlink(missing_ok=True)  # under our lock: no writer can take it now
+                removed += 1
+            finally:
+                os.close(fd)
         return removed
 
     def describe(self) -> Mapping[str, object]:

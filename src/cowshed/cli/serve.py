@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -45,8 +46,11 @@ EXIT_SIGTERM = 143
 @click.option("--auth-strategy", type=click.Choice(AUTH_STRATEGIES), default=None,
               help="Who may call the APIs (overrides the auth_strategy setting): noauth, "
                    "standalone or keystone. See docs/identity.md.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the port, the data dir and the database "
+                   "(docs/operations.md).")
 def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
-          log_level: str, auth_strategy: str | None) -> None:
+          log_level: str, auth_strategy: str | None, workers: int) -> None:
     """Run the Image API v2 server.
 
     Refuses to start (one line, nothing touched) when another live server uses the data dir
@@ -74,11 +78,35 @@ def serve(data_dir: Path | None, config_file: Path | None, host: str, port: int,
         bound = sock.getsockname()[1]
         if lock is not None:
             lock.describe(this_process("cowshed serve", host, bound))
-        _serve(stack, settings, sock, host, bound, log_level)
+        if workers > 1:
+            _supervise(settings, sock, host, bound, log_level, workers)
+        else:
+            _serve(stack, settings, sock, host, bound, log_level)
+
+
+def _supervise(settings: Settings, sock: socket.socket, host: str, port: int, log_level: str,
+               workers: int) -> None:
+    """The parent of ``--workers N`` (cli/workers.py): recover once, then fork the workers."""
+    from cowshed.cli.workers import Supervisor
+
+    services = open_services(settings)
+    try:
+        services.recover()
+    finally:
+        services.close()
+    check_listen(settings, host)
+    log.info("starting %d workers", workers)
+
+    def serve_one() -> None:
+        with contextlib.ExitStack() as stack:
+            _serve(stack, settings, sock, host, port, log_level, first=False)
+
+    sys.exit(Supervisor(workers, serve_one).run())
 
 
 def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket, host: str,
-           port: int, log_level: str) -> None:
+           port: int, log_level: str, *, first: bool = True) -> None:
+    """Serve in this process; ``first`` (not a forked worker): recover and check first."""
     import uvicorn
 
     from cowshed.api.app import create_app
@@ -86,9 +114,10 @@ def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket,
 
     services = open_services(settings)
     stack.callback(services.close)
-    services.recover()
-    # last: any earlier refusal prints its one line without this check's noauth banner first
-    check_listen(settings, host)
+    if first:
+        services.recover()
+        # last: any earlier refusal prints its one line without this check's noauth banner
+        check_listen(settings, host)
     # where the standalone bootstrap's openrc points when public_endpoint is not set
     local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     local = f"[{local}]" if ":" in local else local
@@ -107,8 +136,8 @@ def _serve(stack: contextlib.ExitStack, settings: Settings, sock: socket.socket,
     # SystemExit then unwinds the stack (services closed, lock released) instead of the
     # default action killing the process mid-way.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    log.info("serving the Image API on http://%s:%d (data dir %s); Ctrl-C stops",
-             _url_host(host), port, settings.data_dir)
+    log.info("serving the Image API on http://%s:%d (data dir %s, pid %d); Ctrl-C stops",
+             _url_host(host), port, settings.data_dir, os.getpid())
     uvicorn.Server(config).run(sockets=[sock])
 
 

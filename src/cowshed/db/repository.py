@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from cowshed.db.images import ImageRepository
 from cowshed.db.members import MemberRepository
 from cowshed.db.metadefs import MetadefRepository
+from cowshed.db.owners import OwnerRepository
 from cowshed.db.quotas import QuotaRepository
 from cowshed.db.tasks import TaskRepository
 from cowshed.db.volume_snapshots import SnapshotRepository
@@ -19,7 +20,7 @@ from cowshed.db.volumes import VolumeRepository
 
 
 class Repository(ImageRepository, MemberRepository, QuotaRepository, TaskRepository,
-                 MetadefRepository):
+                 MetadefRepository, OwnerRepository):
     """Images, their members and quotas, tasks and metadata definitions over one engine."""
 
     def __init__(self, engine: sa.Engine) -> None:

@@ -354,3 +354,27 @@ volume_transfers = sa.Table(
     sa.Column("with_snapshots", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
+
+#: every live process of a deployment (services/ownership.py): who it is and its heartbeat.
+owners = sa.Table(
+    "owners", metadata,
+    sa.Column("id", sa.String(255), primary_key=True),  # host:pid:token
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    #: the process's start time in clock ticks since boot (/proc/PID/stat): a reused pid
+    #: never passes for the owner.
+    sa.Column("proc_start", sa.BigInteger, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=False, index=True),
+)
+
+#: work in progress and who does it: ``image:<id>`` (an upload, stage, import or delete),
+#: ``task:<id>`` (an import task). No foreign key to owners: a lease outlives its dead owner's
+#: row until a sweep has reconciled what it held.
+leases = sa.Table(
+    "leases", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("resource", sa.String(255), nullable=False, index=True),
+    sa.Column("owner_id", sa.String(255), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)

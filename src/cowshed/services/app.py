@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from cowshed.backends.file import FileBackend, FileConfig
 from cowshed.config import Settings
@@ -29,6 +30,7 @@ from cowshed.services.images.members import MemberService
 from cowshed.services.images.service import ImageService
 from cowshed.services.maintenance import Maintenance
 from cowshed.services.metadefs.service import MetadefService
+from cowshed.services.ownership import Ownership
 from cowshed.services.policy import load_policy
 from cowshed.services.pools import Pools
 from cowshed.services.recovery import RecoveryReport, recover
@@ -92,6 +94,7 @@ class Services:
         self.imports.close()
         self.locations.close()
         self.deps.pools.close()  # waits for running imports before the stores go
+        self.deps.owners.stop()
         self.deps.stores.close()
         self.deps.repo.engine.dispose()
 
@@ -109,11 +112,14 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
     staging = FileBackend(
         "os_glance_staging_store", FileConfig(filesystem_store_datadir=str(settings.staging_dir))
     )
-    deps = Deps(settings=settings, repo=Repository(engine), stores=stores, staging=staging,
+    repo = Repository(engine)
+    owners = Ownership(repo, timedelta(seconds=settings.owner_lease))
+    owners.start()
+    deps = Deps(settings=settings, repo=repo, stores=stores, staging=staging, owners=owners,
                 policy=load_policy(settings.policy_file), pools=Pools.for_settings(settings))
     identity = IdentityService(IdentityRepository(engine), deps.policy)
     tokens = _tokens(identity, settings, deps) if settings.auth_strategy == "standalone" else None
-    return Services(
+    services = Services(
         deps=deps, images=ImageService(deps), data=DataService(deps),
         imports=ImportService(deps, qemu), members=MemberService(deps),
         volumes=VolumeService(deps, qemu), metadefs=MetadefService(deps),
@@ -121,6 +127,9 @@ def open_services(settings: Settings, *, qemu: QemuImg | None = None) -> Service
         health=HealthChecker(deps), tasks=TaskService(deps), locations=LocationService(deps),
         auth=_authenticator(deps, tokens), identity=identity, tokens=tokens,
     )
+    # every sweep also reconciles what dead owners left (owner-aware, services/recovery.py)
+    services.maintenance.recover = services.recover
+    return services
 
 
 def _tokens(identity: IdentityService, settings: Settings, deps: Deps) -> TokenService:

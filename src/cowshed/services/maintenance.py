@@ -1,14 +1,18 @@
 """Periodic upkeep while a server runs: the sweeps that start-up recovery also does, on a timer.
 
-One daemon thread per process runs :func:`sweep` every ``maintenance_interval`` seconds. Every
-sweep is safe to run in any number of processes at once: each step is a compare-and-set or an
-idempotent delete.
+One daemon thread per process runs :func:`sweep` every ``maintenance_interval`` seconds, and
+then the owner-aware recovery (services/recovery.py, and the volume service's): what a dead
+process left (its lease expired, or its pid is gone) is reconciled while the others serve on.
+Only one process of a deployment sweeps at a time (``repo.exclusive("sweep")``: a PostgreSQL
+advisory lock, or an ``flock`` beside the SQLite database); the others skip that round. Every
+step is a compare-and-set or an idempotent delete besides.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cowshed.services.context import Deps
@@ -35,6 +39,8 @@ class Maintenance:
     def __init__(self, deps: Deps, interval: float) -> None:
         self.deps = deps
         self.interval = interval
+        #: recovery run after each sweep (set by Services: images and volumes); None skips it.
+        self.recover: Callable[[], object] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -54,9 +60,18 @@ class Maintenance:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                report = sweep(self.deps)
+                self.run_once()
             except Exception:  # a failed round is logged; the next one tries again
                 log.exception("maintenance sweep failed")
-                continue
+
+    def run_once(self) -> bool:
+        """One round, unless another process is sweeping; whether this one swept."""
+        with self.deps.repo.exclusive("sweep") as alone:
+            if not alone:
+                return False
+            report = sweep(self.deps)
             if any(vars(report).values()):
                 log.info("maintenance: %s", report)
+            if self.recover is not None:
+                self.recover()
+        return True

@@ -25,6 +25,7 @@ from cowshed.services.images.inspection import inspector_for
 from cowshed.services.images.quotas import ImageQuotas
 from cowshed.services.images.service import requeue, require_formats
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive
+from cowshed.services.ownership import Lease
 from cowshed.services.pools import run_to_end
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class _Start:
     image: Image
     backend: Backend
     cap: int
+    #: ``image:<id>``, held until the image is active or queued again.
+    lease: Lease
 
 
 class DataService:
@@ -119,11 +122,19 @@ class DataService:
             if isinstance(exc, asyncio.CancelledError):
                 log.warning("upload of %s cancelled (the server is stopping); the image goes "
                             "back to queued", image_id)
-            await run_to_end(self.deps.pools.blocking, requeue, self.repo, image_id,
-                             ImageStatus.SAVING)
+            await run_to_end(self.deps.pools.blocking, self._requeue, image_id, start.lease)
             raise
-        return await asyncio.to_thread(self._activate, start.image, start.backend, stored,
-                                       result)
+        try:
+            return await asyncio.to_thread(self._activate, start.image, start.backend, stored,
+                                           result)
+        finally:
+            await run_to_end(self.deps.pools.blocking, start.lease.release)
+
+    def _requeue(self, image_id: str, lease: Lease) -> None:
+        try:
+            requeue(self.repo, image_id, ImageStatus.SAVING)
+        finally:
+            lease.release()
 
     def _begin(self, ctx: RequestContext, image_id: str, size: int | None, store: str | None
                ) -> _Start:
@@ -138,10 +149,16 @@ class DataService:
             raise InvalidStatusTransition(
                 f"Image status transition from {image.status} to saving is not allowed"
             )
-        # inspection is decided from these formats: the status moves only if they still hold
-        self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.SAVING,
-                             formats=(image.disk_format, image.container_format))
-        return _Start(image, backend, cap)
+        # the lease first: while the image is saving, a live lease says someone writes it
+        lease = self.deps.owners.lease(f"image:{image_id}")
+        try:
+            # inspection is decided from these formats: the status moves only if they still hold
+            self.repo.set_status(image_id, ImageStatus.QUEUED, ImageStatus.SAVING,
+                                 formats=(image.disk_format, image.container_format))
+        except BaseException:
+            lease.release()
+            raise
+        return _Start(image, backend, cap, lease)
 
     async def _receive(
         self, start: _Start, chunks: AsyncIterator[bytes], size: int | None,

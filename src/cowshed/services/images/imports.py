@@ -43,6 +43,7 @@ from cowshed.services.images.service import require_formats
 from cowshed.services.images.staging import Staging
 from cowshed.services.images.webdownload import open_download
 from cowshed.services.ingest import Ingest, IngestResult, check_promised_size, drive_file
+from cowshed.services.ownership import Lease
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -120,26 +121,40 @@ class ImportService:
         # A refused request changes nothing: its slot, its task row and the lock go again, and
         # the image's status and os_glance_* properties are only written once it is accepted.
         self._take_slot()
+        # leased before the task row and the lock exist, dropped once the task has ended:
+        # while they live, no sweep of any process takes the task or the image (ownership.py)
+        task_id = str(uuid.uuid4())
+        leases: list[Lease] = []
         try:
-            task = self._new_task(image_id, body, ctx.project_id)
+            leases += [self.deps.owners.lease(f"task:{task_id}"),
+                       self.deps.owners.lease(f"image:{image_id}")]
+            task = self._new_task(image_id, body, ctx.project_id, task_id)
         except BaseException:
-            self._slots.release()
+            self._give_back(leases)
             raise
         try:
             self._lock(image, task)
         except BaseException:
-            self._slots.release()
             self.repo.delete_task(task.id)
+            self._give_back(leases)
             raise
         try:
             self._begin(image, request, targets)
-            self._pool.submit(self._run_in_slot, task, image_id, request, targets)
+            self._pool.submit(self._run_in_slot, task, image_id, request, targets, leases)
         except BaseException:
-            self._slots.release()
             self.repo.release_property(image_id, LOCK, task.id)
             self.repo.delete_task(task.id)
+            self._give_back(leases)
             raise
         return task
+
+    def _give_back(self, leases: list[Lease]) -> None:
+        """Return the import slot and the leases of an import that ends (or never started)."""
+        try:
+            for lease in leases:
+                self._settle(f"release lease {lease.resource}", lease.release)
+        finally:
+            self._slots.release()
 
     def _take_slot(self) -> None:
         """Reserve a place among the running and waiting imports, or refuse (429) at once:
@@ -152,11 +167,11 @@ class ImportService:
                 retry_after=30)
 
     def _run_in_slot(self, task: Task, image_id: str, request: ImportRequest,
-                     targets: list[str]) -> None:
+                     targets: list[str], leases: list[Lease]) -> None:
         try:
             self._run(task, image_id, request, targets)
         finally:
-            self._slots.release()
+            self._give_back(leases)
 
     def _targets(self, image: Image, request: ImportRequest) -> list[str]:
         stores = self.deps.stores
@@ -191,10 +206,11 @@ class ImportService:
         if request.method == "glance-direct" and not self.deps.staging.exists(image.id):
             raise Conflict(f"Image {image.id} has no staged data")
 
-    def _new_task(self, image_id: str, body: object, owner: str | None) -> Task:
+    def _new_task(self, image_id: str, body: object, owner: str | None,
+                  task_id: str | None = None) -> Task:
         now = utcnow()
         task = Task(
-            id=str(uuid.uuid4()), image_id=image_id, type="api_image_import",
+            id=task_id or str(uuid.uuid4()), image_id=image_id, type="api_image_import",
             status=TaskStatus.PENDING, input=body if isinstance(body, dict) else {},
             result=None, message="", owner=owner, created_at=now,
             updated_at=now, expires_at=None,
@@ -220,6 +236,10 @@ class ImportService:
             return True
         if holder.status in (TaskStatus.SUCCESS, TaskStatus.FAILURE):
             return True
+        resource = f"task:{task_id}"
+        if self.repo.lease_holders([resource]):  # leased: its owner's life decides
+            return resource not in self.deps.owners.held([resource])
+        # a task of an older version (no lease): by its updated_at, as Glance does;
         # a pending task may wait for a worker; Glance allows it twice as long
         limit = STALE_LOCK * 2 if holder.status == TaskStatus.PENDING else STALE_LOCK
         return utcnow() - holder.updated_at > limit

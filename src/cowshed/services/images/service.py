@@ -233,13 +233,15 @@ class ImageService:
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         check_transition(image.status, ImageStatus.DELETED)
-        self.repo.set_status(image_id, image.status, ImageStatus.DELETED)
-        try:
-            self.finish_delete(image_id)
-        except InUse:
-            with contextlib.suppress(NotFound, InvalidStatusTransition):
-                self.repo.set_status(image_id, ImageStatus.DELETED, image.status)
-            raise
+        # leased while marked deleted: the sweeps finish only deletes whose owner died
+        with self.deps.owners.leased(f"image:{image_id}"):
+            self.repo.set_status(image_id, image.status, ImageStatus.DELETED)
+            try:
+                self.finish_delete(image_id)
+            except InUse:
+                with contextlib.suppress(NotFound, InvalidStatusTransition):
+                    self.repo.set_status(image_id, ImageStatus.DELETED, image.status)
+                raise
 
     def finish_delete(self, image_id: str) -> None:
         """Remove the data of a row marked ``deleted`` from every store, then the row.

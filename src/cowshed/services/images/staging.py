@@ -55,19 +55,25 @@ class Staging:
         stall the event loop, and with it every other request. Gone (410) if the image was
         deleted meanwhile; its staged data is then removed, not left for the next start.
         """
-        image, writer, cap = await asyncio.to_thread(self._begin, ctx, image_id, size)
-        # staged bytes are scratch: the stored image is hashed when the import writes it
-        ingest = Ingest(writer, expected_size=size, size_cap=cap,
-                        inspector=inspector_for(image, self.settings), hashing=False)
+        # the ``image:<id>`` lease is held while the data streams in (services/ownership.py)
+        lease = await asyncio.to_thread(self.deps.owners.lease, f"image:{image_id}")
         try:
-            await drive(chunks, ingest)
-            ingest.finish()
-            await asyncio.to_thread(writer.commit)
-        except BaseException:
-            # ingest.close(): no block still in a pool thread writes after the abort
-            await run_to_end(self.deps.pools.blocking, self._abort, image_id, writer, ingest)
-            raise
-        await asyncio.to_thread(self._keep_if_wanted, image_id)
+            image, writer, cap = await asyncio.to_thread(self._begin, ctx, image_id, size)
+            # staged bytes are scratch: the stored image is hashed when the import writes it
+            ingest = Ingest(writer, expected_size=size, size_cap=cap,
+                            inspector=inspector_for(image, self.settings), hashing=False)
+            try:
+                await drive(chunks, ingest)
+                ingest.finish()
+                await asyncio.to_thread(writer.commit)
+            except BaseException:
+                # ingest.close(): no block still in a pool thread writes after the abort
+                await run_to_end(self.deps.pools.blocking, self._abort, image_id, writer,
+                                 ingest)
+                raise
+            await asyncio.to_thread(self._keep_if_wanted, image_id)
+        finally:
+            await run_to_end(self.deps.pools.blocking, lease.release)
 
     def _begin(self, ctx: RequestContext, image_id: str, size: int | None
                ) -> tuple[Image, Writer, int]:

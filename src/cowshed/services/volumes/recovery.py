@@ -36,7 +36,7 @@ from cowshed.domain.volumes import (
 from cowshed.errors import CowshedError, InUse, NotFound
 from cowshed.services.volumes.lineage import Lineage
 from cowshed.services.volumes.operations import Operations
-from cowshed.services.volumes.runtime import GiB, Runtime, worker_alive
+from cowshed.services.volumes.runtime import GiB, Runtime
 from cowshed.services.volumes.stores import VolumeStore
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,12 @@ class Recovery:
                 self._quietly(self.lineage.reclaim, volume.id)
         orphans = sum(self._orphans(self.rt.store(name), keys) for name, keys in listed.items())
         report = VolumeRecovery(volumes, snaps, orphans)
-        log.info("volume recovery: %s", report)
+        if volumes or snaps or orphans:  # it also runs on every maintenance sweep
+            log.info("volume recovery: %s", report)
         return report
 
     def _abandoned(self, worker: str | None, heartbeat: object) -> bool:
-        return worker != self.rt.worker and not worker_alive(worker, heartbeat)
+        return worker != self.rt.worker and not self.rt.worker_alive(worker, heartbeat)
 
     @staticmethod
     def _quietly(fn: Callable[[str], None], arg: str) -> None:

@@ -86,7 +86,9 @@ class Runtime:
         self.types = VolumeTypes(deps.settings, self.type_repo)
         self.qemu = qemu or default_qemu_img()
         self.scratch: Path = deps.settings.staging_dir / "volumes"
-        self.worker = process_worker_id()
+        # the process's owner id (services/ownership.py): the same owner and heartbeat lease
+        # decide for volume rows as for images and tasks
+        self.worker = deps.owners.id
         self._backends: dict[str, VolumeBackendSpec] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cowshed-volume")
@@ -171,6 +173,19 @@ class Runtime:
     def _heartbeat(self) -> None:
         while not self._closed.wait(HEARTBEAT.total_seconds()):
             self.beat()
+
+    def worker_alive(self, worker: str | None, heartbeat: object) -> bool:
+        """Whether the process named ``worker`` may still work on a row: by the owners'
+        registry for an owner id, by the pid and the row's own heartbeat for a worker id
+        written before owners existed."""
+        if not worker:
+            return False
+        owners = self.deps.owners
+        if owners.alive(worker):
+            return True
+        if owners.repo.owners_by_id([worker]):
+            return False  # a registered owner that is not alive
+        return worker_alive(worker, heartbeat)
 
     def beat(self) -> None:
         """Refresh the lease of every row this process works on."""

@@ -1,0 +1,177 @@
+"""Owned work: several server processes on one database and one data dir never harm each
+other's work in progress, and what a killed one left is reclaimed by the others' sweeps.
+
+Real processes (``cowshed serve``), a real PostgreSQL (one fresh database per test), the file
+store shared through the data dir; the owner lease and sweep interval are short so a dead
+owner's work is reclaimed within seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.integration._server import Server, create_image, upload_ok
+
+MiB = 1 << 20
+_databases = itertools.count()
+#: short enough for a test, long enough that a loaded machine never misses a heartbeat.
+FAST = 'owner_lease = 10\nmaintenance_interval = 1\n'
+
+
+def fresh_database(postgres_url: str) -> str:
+    name = f"cowshed_own_{os.getpid()}_{next(_databases)}"
+    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def shared(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Path, Path]]:
+    """A data dir and a config pointing at a fresh PostgreSQL database, shareable by servers."""
+    config = tmp_path / "cowshed.toml"
+    config.write_text(f'database_url = "{fresh_database(postgres_url)}"\n'
+                      f"data_dir_lock = false\n{FAST}")
+    yield tmp_path / "data", config
+
+
+def start(data_dir: Path, config: Path, name: str, *args: str) -> Server:
+    server = Server(data_dir, config, name=name, args=args)
+    server.start()
+    return server
+
+
+class SlowUpload:
+    """An upload sent in two halves over a raw socket, the second half on demand."""
+
+    def __init__(self, server: Server, image_id: str, size: int) -> None:
+        self.data = os.urandom(size)
+        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=120)
+        self.sock.sendall((f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\n"
+                           "Content-Type: application/octet-stream\r\n"
+                           f"Content-Length: {size}\r\n\r\n").encode() + self.data[: size // 2])
+
+    def finish(self) -> bytes:
+        """The answer's head; empty when the server went away (a killed process)."""
+        try:
+            self.sock.sendall(self.data[len(self.data) // 2:])
+            return self.sock.recv(4096)
+        except OSError:
+            return b""
+        finally:
+            self.sock.close()
+
+
+def status(server: Server, image_id: str) -> str:
+    with server.client() as client:
+        return str(client.get(f"/v2/images/{image_id}").json()["status"])
+
+
+def wait_for(predicate: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.2)
+
+
+def test_a_second_server_never_breaks_the_first_ones_upload(shared: tuple[Path, Path]) -> None:
+    data_dir, config = shared
+    a = start(data_dir, config, "a")
+    b: Server | None = None
+    try:
+        with a.client() as client:
+            image_id = create_image(client)
+        upload = SlowUpload(a, image_id, 24 * MiB)
+        wait_for(lambda: status(a, image_id) == "saving")
+        assert len(a.part_files()) == 1
+        # B starts (start-up recovery), restarts, and sweeps every second meanwhile
+        b = start(data_dir, config, "b")
+        b.restart()
+        time.sleep(3)
+        assert status(b, image_id) == "saving"
+        assert len(a.part_files()) == 1, "B removed A's partial write"
+        answer = upload.finish()
+        assert answer.startswith(b"HTTP/1.1 204"), answer
+        assert status(b, image_id) == "active"
+        with b.client() as client:
+            assert client.get(f"/v2/images/{image_id}/file").content == upload.data
+        assert a.unexpected_errors() == [] and b.unexpected_errors() == []
+    finally:
+        a.kill()
+        if b is not None:
+            b.kill()
+
+
+def test_what_a_killed_server_left_is_reclaimed_by_the_other(shared: tuple[Path, Path]) -> None:
+    data_dir, config = shared
+    a = start(data_dir, config, "a")
+    b = start(data_dir, config, "b")
+    try:
+        with a.client() as client:
+            stuck, fine = create_image(client), create_image(client)
+        upload = SlowUpload(a, stuck, 24 * MiB)  # held: a closed socket would abort it
+        wait_for(lambda: status(a, stuck) == "saving")
+        a.kill()  # SIGKILL: no undo runs
+        assert status(b, stuck) == "saving"
+        # B's sweep sees A's pid gone: the image goes back to queued, the part file goes
+        wait_for(lambda: status(b, stuck) == "queued" and not b.part_files())
+        assert upload.finish() == b""
+        with b.client() as client:
+            upload_ok(client, stuck, b"retried" * 1000)
+            upload_ok(client, fine, b"fine" * 1000)
+        assert b.unexpected_errors() == []
+    finally:
+        a.kill()
+        b.kill()
+
+
+def test_workers_on_sqlite_survive_a_killed_worker(tmp_path: Path) -> None:
+    config = tmp_path / "cowshed.toml"
+    config.write_text(FAST)
+    server = start(tmp_path / "data", config, "w", "--workers", "2")
+    try:
+        assert server.proc is not None
+        workers = _children(server.proc.pid)
+        assert len(workers) == 2, workers
+        with server.client() as client:
+            ids = [create_image(client) for _ in range(6)]
+        uploads = [SlowUpload(server, image_id, 8 * MiB) for image_id in ids]
+        wait_for(lambda: all(server.db_status(i) == "saving" for i in ids))
+        os.kill(workers[0], 9)
+        answers = [u.finish() for u in uploads]
+        served = [i for i, a in zip(ids, answers, strict=True) if a.startswith(b"HTTP/1.1 204")]
+        broken = [i for i in ids if i not in served]
+        assert served, answers  # the surviving worker's uploads completed
+        # the killed worker's uploads are reclaimed by the survivor's sweep
+        wait_for(lambda: all(server.db_status(i) == "queued" for i in broken))
+        wait_for(lambda: server.part_files() == [])
+        wait_for(lambda: len(_children(server.proc.pid)) == 2)  # replaced
+        with server.client() as client:
+            for image_id in broken:
+                upload_ok(client, image_id, b"again" * 1000)
+        assert all(server.db_status(i) == "active" for i in ids)
+    finally:
+        server.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
