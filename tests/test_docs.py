@@ -41,7 +41,10 @@ def all_docs() -> str:
 def walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
     yield path, command
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):  # loads lazily registered commands too
+            sub = command.get_command(ctx, name)
+            assert sub is not None, f"{path} lists {name} but has no such command"
             yield from walk(sub, f"{path} {name}")
 
 

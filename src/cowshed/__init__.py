@@ -19,7 +19,6 @@ The public API is what ``__all__`` lists (a test pins it). Names are imported on
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,10 +56,18 @@ if TYPE_CHECKING:
     )
     from cowshed.services.app import Services, open_services
 
-try:
-    __version__ = version("cowshed")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
-    __version__ = "0+unknown"
+__version__: str  # read on first use (see __getattr__)
+
+
+def _version() -> str:
+    """The installed distribution's version (read on first use: importlib.metadata costs tens
+    of milliseconds at every ``cowshed`` start otherwise)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cowshed")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+        return "0+unknown"
 
 _ERRORS = (
     "AlreadyExists", "BackendUnavailable", "ConfigError", "Conflict", "CowshedError",
@@ -146,9 +153,12 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     module = _SOURCES.get(name)
-    if module is None:
+    if name == "__version__":
+        value: object = _version()
+    elif module is None:
         raise AttributeError(f"module 'cowshed' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    else:
+        value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 

@@ -286,7 +286,12 @@ async def _during_slow_upload(settings: Any, meanwhile: Any) -> tuple[int, int, 
 
             upload = asyncio.create_task(c.put(f"/v2/images/{image_id}/file",
                                                content=slow(), headers=OCTET))
-            await asyncio.sleep(0.2)
+            # the upload has started once the image is saving (a fixed sleep lost this race
+            # on a loaded machine: the DELETE came first and the PUT answered 409)
+            for _ in range(600):
+                if (await c.get(f"/v2/images/{image_id}")).json()["status"] == "saving":
+                    break
+                await asyncio.sleep(0.05)
             other = await meanwhile(c, image_id)
             gate.set()
             uploaded = await upload

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cowshed.cli.common import human_size
-from cowshed.cli.images import image
+from cowshed.cli.image_manage import image  # the whole group (images.py + image_manage.py)
 from cowshed.cli.main import main
 
 #: crosses the 8 MiB block size of the upload and download paths.
@@ -348,7 +348,7 @@ def test_help(run: Run, name: str) -> None:
 
 def test_shared_options_mean_the_same_everywhere() -> None:
     """--data-dir and --config come from one decorator: serve and image commands agree."""
-    commands = [main.commands["serve"], *_leaves(image).values()]
+    commands = [main.get_command(click.Context(main), "serve"), *_leaves(image).values()]
 
     def option(command: click.Command, flag: str) -> tuple[object, ...]:
         opt = next(p for p in command.params if isinstance(p, click.Option) and flag in p.opts)
@@ -369,7 +369,7 @@ def test_human_size(size: int | None, text: str) -> None:
 def test_ctrl_c_exits_130_and_keeps_the_part_for_resume(
         run: Run, active: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from cowshed.cli.image_ops import LocalImages
+    from cowshed.cli.image_local import LocalImages
 
     real_read = LocalImages.read
 

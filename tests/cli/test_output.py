@@ -1,4 +1,4 @@
-"""The OpenStack-client output formats of the volume commands (-f, -c), on fixed records."""
+"""The OpenStack-client output formats (-f, -c) on fixed records, and that every command has them."""
 
 from __future__ import annotations
 
@@ -71,3 +71,30 @@ def test_unknown_column_is_a_usage_error() -> None:
 def test_table_shows_defaults() -> None:
     out = run()
     assert "a1" in out and "root" in out and "metadata" not in out
+
+
+def _leaves(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
+    if not isinstance(command, click.Group):
+        return [(path, command)]
+    ctx = click.Context(command)
+    return [leaf for name in command.list_commands(ctx)
+            for leaf in _leaves(command.get_command(ctx, name) or command, f"{path} {name}")]
+
+
+def test_every_command_that_prints_records_has_the_one_output_convention() -> None:
+    """Any ``-f/--format`` in the CLI is the shared one, with ``-c/--column`` beside it (no
+    command group keeps an older, narrower ``--format``)."""
+    from cowshed.cli.main import main
+    from cowshed.cli.output import FORMATS
+
+    with_format = 0
+    for path, command in _leaves(main, "cowshed"):
+        options = {o: p for p in command.params if isinstance(p, click.Option) for o in p.opts}
+        if "--format" not in options:
+            continue
+        with_format += 1
+        fmt = options["--format"]
+        assert isinstance(fmt.type, click.Choice), path
+        assert (tuple(fmt.type.choices), fmt.opts) == (FORMATS, ["-f", "--format"]), path
+        assert options.get("-c") is options.get("--column") is not None, path
+    assert with_format >= 30  # image, volume, snapshot, identity, node, metadefs commands

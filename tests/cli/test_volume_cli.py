@@ -3,6 +3,8 @@ dir (file backend, real qemu-img), through click's CliRunner."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Callable
@@ -78,6 +80,12 @@ def test_volume_life_through_the_cli(run: Run, tmp_path: Path) -> None:
     for obj in (vol, snap, from_snap, clone):
         assert obj["id"] in flat
     assert "grandchild" in run("volume", "lineage", "data").stdout
+    rows = list(csv.DictReader(io.StringIO(run("volume", "lineage", "data", "-f", "csv",
+                                               "-c", "id", "-c", "parent").stdout)))
+    parents = {r["id"]: r["parent"] for r in rows}  # one row per node, linked to its parent
+    assert {o["id"] for o in (vol, snap, from_snap, clone)} <= set(parents)
+    assert [i for i, p in parents.items() if not p] == [rows[0]["id"]]
+    assert {p for p in parents.values() if p} <= set(parents)
 
     uploaded = run("volume", "upload-to-image", "grandchild", "back", "--disk-format",
                    "qcow2", "--no-progress").stdout

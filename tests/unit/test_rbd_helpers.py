@@ -103,3 +103,23 @@ def test_missing_bindings_is_a_config_error_with_install_hint(
     monkeypatch.setitem(sys.modules, "rbd", None)
     with pytest.raises(ConfigError, match="python3-rados"):
         load_backend("rbd", "ceph", {})
+
+
+def test_the_node_names_the_same_bindings_command_as_the_stores(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node with ``images_type = 'rbd'`` and no bindings says how to get them into *this*
+    interpreter (the command tests/integration/test_startup_errors.py runs as written)."""
+    import importlib
+
+    from cowshed.backends.rbd._cluster import bindings_hint
+    from cowshed.errors import ConfigError
+    from cowshed.node import rbd as node_rbd
+
+    def missing(name: str) -> object:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(ConfigError) as caught:
+        node_rbd._bindings()
+    assert caught.value.message.endswith(bindings_hint())
+    assert f"{sys.executable} -m cowshed.dev.ceph_bindings" in caught.value.message

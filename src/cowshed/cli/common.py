@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from cowshed.config import DEFAULT_DATA_DIR, Settings, load_settings
 from cowshed.errors import CowshedError
-from cowshed.services.app import Services, open_services
-from cowshed.services.datadir import DataDirLock, this_process
+
+if TYPE_CHECKING:  # the library is imported when a command opens it, not by --help
+    from cowshed.services.app import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +55,9 @@ def library(data_dir: Path | None, config_file: Path | None, *,
     starts (and runs its recovery) under it; it is refused while a server holds the data dir,
     with the URL of that server's API instead.
     """
+    from cowshed.services.app import open_services
+    from cowshed.services.datadir import DataDirLock, this_process
+
     settings = settings_for(data_dir, config_file)
     with ExitStack() as stack:
         if writes and settings.data_dir_lock:
@@ -92,6 +97,46 @@ class CowshedGroup(click.Group):
             # Ctrl-C: the shell convention (128 + SIGINT), not click's "Aborted!" with status 1
             click.echo("Interrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+class LazyGroup(CowshedGroup):
+    """A group whose commands live in modules imported only when one of them is run.
+
+    ``lazy`` maps a command name to ``("module:attribute", short help)``. The short help is
+    what the group's ``--help`` lists, so listing the commands imports none of them
+    (tests/cli/test_lazy.py holds each to the command's own first help line). Start-up cost
+    is why: every command module pulls in the library or an HTTP client, and ``cowshed
+    --help`` or one ``cowshed image list`` should pay only for what it runs.
+    """
+
+    def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attribute = self.lazy[cmd_name][0].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing, with the declared short help of commands not imported yet."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            # a stand-in carrying the declared help, shortened exactly as click shortens it
+            command = self.commands.get(name) or click.Command(name, help=self.lazy[name][1])
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")

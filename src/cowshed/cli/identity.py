@@ -7,20 +7,16 @@ switching a deployment to ``standalone``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from cowshed.cli.common import CowshedGroup, deployment_options
 from cowshed.cli.common import library as open_library
-from cowshed.cli.render import format_option
+from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.domain.identity import Assignment, Project, Role, User
 from cowshed.services.app import Services
 from cowshed.services.identity.bootstrap import ensure_roles
@@ -33,19 +29,6 @@ def library(data_dir: Path | None, config_file: Path | None) -> Iterator[Service
     with open_library(data_dir, config_file) as svc:
         ensure_roles(svc.identity.repo)
         yield svc
-
-
-def _rows(rows: Iterable[dict[str, Any]], output: str) -> None:
-    rows = list(rows)
-    if output == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for key in rows[0] if rows else ("id", "name"):
-        table.add_column(key.replace("_", " ").title(), overflow="fold")
-    for row in rows:
-        table.add_row(*("-" if v is None else str(v) for v in row.values()))
-    Console(soft_wrap=False).print(table)
 
 
 def _user(u: User) -> dict[str, Any]:
@@ -73,11 +56,13 @@ def user() -> None:
 
 @user.command("list")
 @deployment_options
-@format_option
-def user_list(data_dir: Path | None, config_file: Path | None, output: str) -> None:
+@output_options
+def user_list(data_dir: Path | None, config_file: Path | None, output: str,
+              columns: tuple[str, ...]) -> None:
     """List users."""
     with library(data_dir, config_file) as svc:
-        _rows((_user(u) for u in svc.identity.list_users(svc.admin_context())), output)
+        show_records([_user(u) for u in svc.identity.list_users(svc.admin_context())],
+                     output, columns)
 
 
 @user.command("create")
@@ -87,9 +72,10 @@ def user_list(data_dir: Path | None, config_file: Path | None, output: str) -> N
               help="The user's password (prompted for if not given).")
 @click.option("--project", default=None, help="Default project, name or id.")
 @click.option("--role", default=None, help="Also grant this role on --project (e.g. member).")
-@format_option
+@output_options
 def user_create(data_dir: Path | None, config_file: Path | None, name: str, password: str,
-                project: str | None, role: str | None, output: str) -> None:
+                project: str | None, role: str | None, output: str,
+                columns: tuple[str, ...]) -> None:
     """Create a user (and grant it a role on its project)."""
     with library(data_dir, config_file) as svc:
         ctx = svc.admin_context()
@@ -99,7 +85,7 @@ def user_create(data_dir: Path | None, config_file: Path | None, name: str, pass
         created = svc.identity.create_user(ctx, name, password, default_project_id=project_id)
         if role and project_id:
             _grant(svc, created.name, project_id, role, add=True)
-        _rows([_user(created)], output)
+        show_record(_user(created), output, columns)
 
 
 @user.command("set")
@@ -135,24 +121,26 @@ def project() -> None:
 
 @project.command("list")
 @deployment_options
-@format_option
-def project_list(data_dir: Path | None, config_file: Path | None, output: str) -> None:
+@output_options
+def project_list(data_dir: Path | None, config_file: Path | None, output: str,
+                 columns: tuple[str, ...]) -> None:
     """List projects."""
     with library(data_dir, config_file) as svc:
-        _rows((_project(p) for p in svc.identity.list_projects(svc.admin_context())), output)
+        show_records([_project(p) for p in svc.identity.list_projects(svc.admin_context())],
+                     output, columns)
 
 
 @project.command("create")
 @deployment_options
 @click.argument("name")
 @click.option("--description", default="", help="Free text.")
-@format_option
+@output_options
 def project_create(data_dir: Path | None, config_file: Path | None, name: str,
-                   description: str, output: str) -> None:
+                   description: str, output: str, columns: tuple[str, ...]) -> None:
     """Create a project."""
     with library(data_dir, config_file) as svc:
-        _rows([_project(svc.identity.create_project(svc.admin_context(), name, description))],
-              output)
+        show_record(_project(svc.identity.create_project(svc.admin_context(), name,
+                                                         description)), output, columns)
 
 
 @project.command("set")
@@ -162,9 +150,9 @@ def project_create(data_dir: Path | None, config_file: Path | None, name: str,
               help="A project limit: image_count_total, image_size_total (MiB), "
                    "image_stage_total (MiB) or image_count_uploading; N = -1 is unlimited, "
                    "'default' goes back to the setting. Repeatable.")
-@format_option
+@output_options
 def project_set(data_dir: Path | None, config_file: Path | None, name: str,
-                quotas: tuple[str, ...], output: str) -> None:
+                quotas: tuple[str, ...], output: str, columns: tuple[str, ...]) -> None:
     """Set a project's image quotas; shows its limits and usage."""
     with library(data_dir, config_file) as svc:
         ctx = svc.admin_context()
@@ -176,8 +164,8 @@ def project_set(data_dir: Path | None, config_file: Path | None, name: str,
             svc.images.quotas.set_limit(ctx, found.id, resource.strip(),
                                         None if value == "default" else int(value))
         usage = svc.images.quotas.usage(found.id)
-        _rows(({"quota": k, "limit": v, "usage": usage.of(k)}
-               for k, v in svc.images.quotas.limits(found.id).items()), output)
+        show_records([{"quota": k, "limit": v, "usage": usage.of(k)}
+                      for k, v in svc.images.quotas.limits(found.id).items()], output, columns)
 
 
 @project.command("delete")
@@ -199,11 +187,13 @@ def role() -> None:
 
 @role.command("list")
 @deployment_options
-@format_option
-def role_list(data_dir: Path | None, config_file: Path | None, output: str) -> None:
+@output_options
+def role_list(data_dir: Path | None, config_file: Path | None, output: str,
+              columns: tuple[str, ...]) -> None:
     """List roles."""
     with library(data_dir, config_file) as svc:
-        _rows((_role(r) for r in svc.identity.list_roles(svc.admin_context())), output)
+        show_records([_role(r) for r in svc.identity.list_roles(svc.admin_context())],
+                     output, columns)
 
 
 def _grant(svc: Services, user_name: str, project: str, role_name: str, add: bool) -> None:

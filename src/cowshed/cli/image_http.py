@@ -18,8 +18,10 @@ import httpx
 from cowshed import errors as e
 from cowshed.cli.image_ops import IMAGE_FIELDS, Advance
 from cowshed.cli.output import Record
-from cowshed.services.ingest import BLOCK_SIZE
 
+#: bytes read from a file per upload chunk (the library's block size, services.ingest; not
+#: imported from there, which would load the format inspector into every HTTP command).
+BLOCK_SIZE = 8 << 20
 #: body keys of an image that are links or location details, not properties.
 _NOT_PROPERTIES = frozenset({"self", "file", "schema", "direct_url", "locations"})
 _PATCH = "application/openstack-images-v2.1-json-patch"

@@ -1,7 +1,9 @@
-"""``cowshed image set/unset/tag/deactivate/reactivate/stage/import/stores/task``.
+"""``cowshed image set/unset/tag/deactivate/reactivate/stage/import/stores/task/member``.
 
 The rest of ``openstack image …`` for the Image API, on the same two doors as ``images``: the
-library on a data dir, or a server over HTTP.
+library on a data dir, or a server over HTTP. Importing this module adds these commands to the
+``image`` group of ``images``, so ``image`` taken from here (as cli/main.py does) is the whole
+``cowshed image``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from cowshed.cli.common import CowshedGroup, deployment_options
 from cowshed.cli.image_members import member
 from cowshed.cli.image_ops import find_image, wait_for_import
 from cowshed.cli.image_session import examples, image_session
-from cowshed.cli.images import progress_option, properties_option, show_image
+from cowshed.cli.images import image, progress_option, properties_option, show_image
 from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.cli.render import transfer_progress
 from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, Visibility
@@ -23,12 +25,6 @@ from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, Visibility
 IMPORT_METHODS = ("glance-direct", "web-download", "copy-image")
 STORE_COLUMNS = ("id", "description", "default", "type", "weight")
 TASK_COLUMNS = ("id", "type", "status", "image_id", "updated_at", "message")
-
-
-def register(image: click.Group) -> None:
-    for command in (set_image, unset, tag, deactivate, reactivate, stage, import_image, stores,
-                    task, member):
-        image.add_command(command)
 
 
 def _replace(path: str, value: object) -> dict[str, Any]:
@@ -248,3 +244,8 @@ def task_show(data_dir: Path | None, config_file: Path | None, task_id: str, out
     with image_session(data_dir, config_file) as images:
         found = images.task(task_id)
     show_record(found, output, columns)
+
+
+for _command in (set_image, unset, tag, deactivate, reactivate, stage, import_image, stores,
+                 task, member):
+    image.add_command(_command)

@@ -13,14 +13,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
 
 from cowshed.cli.common import F, library
-from cowshed.cli.image_http import RemoteImages
-from cowshed.cli.image_ops import ImageOps, LocalImages
-from cowshed.cli.keystone import Credentials, login
+from cowshed.cli.image_ops import ImageOps
+
+if TYPE_CHECKING:  # each door is imported when a command opens it (httpx or the library)
+    from cowshed.cli.image_http import RemoteImages
+    from cowshed.cli.keystone import Credentials
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class Remote:
 
     def open(self) -> RemoteImages:
         """The HTTP door: ``url`` as given, else the catalog's image endpoint (Keystone)."""
+        from cowshed.cli.image_http import RemoteImages
+        from cowshed.cli.keystone import login
+
         token, url = self.token, self.url
         if self.credentials is not None:
             session = login(self.credentials)
@@ -77,6 +83,8 @@ def remember_remote(options: dict[str, str | None]) -> None:
     given = {k: v or None for k, v in options.items() if k.startswith("os_")}
     credentials = None
     if given.get("os_auth_url"):
+        from cowshed.cli.keystone import Credentials
+
         credentials = Credentials(
             auth_url=str(given["os_auth_url"]), username=given.get("os_username"),
             password=given.get("os_password"), project_name=given.get("os_project_name"),
@@ -112,6 +120,8 @@ def image_session(data_dir: Path | None, config_file: Path | None, *,
         finally:
             ops.close()
         return
+    from cowshed.cli.image_local import LocalImages
+
     with library(data_dir, config_file, writes=writes) as services:
         yield LocalImages(services)
 

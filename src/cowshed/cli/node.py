@@ -24,11 +24,6 @@ from cowshed.node.manager import NodeManager, SnapshotRequest, SpawnRequest
 from cowshed.node.settings import ImagesType
 
 
-def _format_option(func: Any) -> Any:
-    """The shared ``-f table|json|yaml|value|csv`` and ``-c COLUMN`` (cli/output.py)."""
-    return output_options(func)
-
-
 @click.group(cls=CowshedGroup)
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help=CONFIG_HELP + " Node settings are its [node] table.")
@@ -73,7 +68,7 @@ def _emit(output: str, columns: tuple[str, ...], data: dict[str, Any],
 @click.option("--encrypt", is_flag=True, help="Encrypt the disks (LUKS qcow2, librbd luks2).")
 @click.option("--config-drive", is_flag=True, help="Add a config drive (disk.config, ISO 9660).")
 @click.option("--plan", is_flag=True, help="Only say what each disk would be; change nothing.")
-@_format_option
+@output_options
 @click.pass_context
 def spawn(ctx: click.Context, instance: str, image_id: str | None, boot_volume: str | None,
           root_gb: int | None,
@@ -116,7 +111,7 @@ def _show_instance(record: InstanceRecord) -> None:
 
 @node.command("disk-xml")
 @click.argument("instance")
-@_format_option
+@output_options
 @click.pass_context
 def disk_xml(ctx: click.Context, instance: str, output: str, columns: tuple[str, ...]) -> None:
     """Print the libvirt <disk> elements of INSTANCE, root disk first."""
@@ -136,7 +131,7 @@ def disk_xml(ctx: click.Context, instance: str, output: str, columns: tuple[str,
 @click.option("--domain", default=None, help="The libvirt domain of INSTANCE (with --live).")
 @click.option("--qmp", "qmp", default=None, metavar="SOCKET",
               help="The QMP socket of INSTANCE's plain QEMU (with --live, instead of --domain).")
-@_format_option
+@output_options
 @click.pass_context
 def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: str | None,
              qmp: str | None, output: str, columns: tuple[str, ...]) -> None:
@@ -155,7 +150,7 @@ def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: s
 
 @node.command()
 @click.argument("instance")
-@_format_option
+@output_options
 @click.pass_context
 def delete(ctx: click.Context, instance: str, output: str, columns: tuple[str, ...]) -> None:
     """Wipe (volume_clear) and remove the disks of INSTANCE; prints the wipe receipt."""
@@ -170,7 +165,7 @@ def delete(ctx: click.Context, instance: str, output: str, columns: tuple[str, .
 
 
 @node.command("cache-list")
-@_format_option
+@output_options
 @click.pass_context
 def cache_list(ctx: click.Context, output: str, columns: tuple[str, ...]) -> None:
     """List the base images and templates in <instances_path>/_base."""
@@ -196,7 +191,7 @@ def cache_list(ctx: click.Context, output: str, columns: tuple[str, ...]) -> Non
 @click.option("--no-verify", is_flag=True, help="Skip re-verifying the checksums of bases in use.")
 @click.option("--repeat", is_flag=True,
               help="Run a pass every image_cache_manager_interval seconds until interrupted.")
-@_format_option
+@output_options
 @click.pass_context
 def cache_clean(ctx: click.Context, no_verify: bool, repeat: bool, output: str,
                 columns: tuple[str, ...]) -> None:

@@ -12,15 +12,15 @@ import csv
 import io
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from cowshed.cli.common import F
 from cowshed.errors import InvalidRequest, NotFound
+
+if TYPE_CHECKING:  # rich is imported when a table is printed (-f json/yaml/value/csv skip it)
+    from rich.console import Console
 
 FORMATS = ("table", "json", "yaml", "value", "csv")
 Record = dict[str, Any]
@@ -126,6 +126,8 @@ def show_record(record: Record, output: str, columns: Sequence[str] = ()) -> Non
     elif output == "csv":
         _csv([record])
     else:
+        from rich.table import Table
+
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column("field", style="bold", no_wrap=True)
         table.add_column("value", overflow="fold")
@@ -149,6 +151,9 @@ def show_records(records: list[Record], output: str, columns: Sequence[str] = ()
     elif output == "csv":
         _csv(rows)
     else:
+        from rich import box
+        from rich.table import Table
+
         names = list(rows[0]) if rows else chosen
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for name in names:
@@ -168,5 +173,7 @@ def _csv(rows: list[Record]) -> None:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     console = Console()
     return console if console.is_terminal else Console(width=200)

@@ -1,45 +1,33 @@
-"""How the CLI shows transfers: a rich progress bar on stderr."""
+"""How the CLI shows transfers: a rich progress bar on stderr.
+
+rich's progress module is imported when a transfer starts, not with the commands.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from cowshed.cli.common import human_size
 
-from cowshed.cli.common import F, human_size
+if TYPE_CHECKING:
+    from rich.progress import ProgressColumn, TaskID
 
 
-def format_option(func: F) -> F:
-    """``--format table|json``, passed as ``output``: the older, narrower form of
-    ``output.output_options`` (``-f`` with five formats and ``-c``), still used by commands
-    not yet moved to it."""
-    return click.option(
-        "--format", "output", type=click.Choice(("table", "json")), default="table",
-        show_default=True, help="table for people, json for scripts.",
-    )(func)
-
-
-class _BinarySpeedColumn(ProgressColumn):
+def _binary_speed_column() -> ProgressColumn:
     """Transfer speed in binary units (MiB/s), matching the sizes shown elsewhere."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None:
-            return Text("?", style="progress.data.speed")
-        return Text(f"{human_size(int(speed))}/s", style="progress.data.speed")
+    class BinarySpeedColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            if speed is None:
+                return Text("?", style="progress.data.speed")
+            return Text(f"{human_size(int(speed))}/s", style="progress.data.speed")
+
+    return BinarySpeedColumn()
 
 
 @contextmanager
@@ -52,9 +40,18 @@ def transfer_progress(label: str, total: int | None, enabled: bool = True,
     if not enabled:
         yield _ignore
         return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(),
-        DownloadColumn(binary_units=True), _BinarySpeedColumn(), TimeRemainingColumn(),
+        DownloadColumn(binary_units=True), _binary_speed_column(), TimeRemainingColumn(),
         console=Console(stderr=True),
     )
     tasks: list[TaskID] = []

@@ -21,10 +21,10 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.tree import Tree
 
 from cowshed.cli.common import CowshedGroup, deployment_options, library
-from cowshed.cli.output import output_options, show_record, show_records
+from cowshed.cli.output import output_options, resolve, show_record, show_records
 from cowshed.domain.query import VolumeQuery
 from cowshed.domain.volumes import Caller, LineageNode, Snapshot, Volume
-from cowshed.errors import InvalidRequest, NotFound
+from cowshed.errors import NotFound
 from cowshed.services.volumes import VolumeService
 
 T = TypeVar("T")
@@ -65,32 +65,15 @@ def snapshot_record(s: Snapshot) -> dict[str, Any]:
     }
 
 
-def _resolve(ref: str, get: Callable[[str], T], everything: Callable[[], list[T]],
-             what: str) -> T:
-    """By id, else unique name, else unique id prefix."""
-    try:
-        return get(ref)
-    except NotFound:
-        pass
-    items = everything()
-    for matches in ([i for i in items if getattr(i, "name", None) == ref],
-                    [i for i in items if str(getattr(i, "id", "")).startswith(ref)]):
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise InvalidRequest(f"{len(matches)} {what}s match {ref!r}: use the id")
-    raise NotFound(f"No {what} with id, name or id prefix {ref!r}")
-
-
 def find_volume(svc: VolumeService, caller: Caller, ref: str) -> Volume:
-    return _resolve(ref, lambda i: svc.get(caller, i),
-                    lambda: list(svc.list(caller, VolumeQuery(limit=None)).items), "volume")
+    return resolve(ref, lambda i: svc.get(caller, i),
+                   lambda: list(svc.list(caller, VolumeQuery(limit=None)).items), "volume")
 
 
 def find_snapshot(svc: VolumeService, caller: Caller, ref: str) -> Snapshot:
-    return _resolve(ref, lambda i: svc.snapshot_get(caller, i),
-                    lambda: list(svc.snapshot_list(caller, VolumeQuery(limit=None)).items),
-                    "snapshot")
+    return resolve(ref, lambda i: svc.snapshot_get(caller, i),
+                   lambda: list(svc.snapshot_list(caller, VolumeQuery(limit=None)).items),
+                   "snapshot")
 
 
 @contextmanager
@@ -282,23 +265,32 @@ def upload_to_image(ref: str, image_name: str, disk_format: str, container_forma
 
 @volume.command("lineage")
 @click.argument("ref")
-@click.option("-f", "--format", "output", type=click.Choice(["tree", "json"]),
-              default="tree", show_default=True)
+@output_options
 @_project_option
 @deployment_options
-def lineage(ref: str, output: str, project: str, data_dir: Path | None,
-            config_file: Path | None) -> None:
-    """Show the copy-on-write tree volume REF belongs to (hidden = deleted, kept for a child)."""
-    import json
+def lineage(ref: str, output: str, columns: tuple[str, ...], project: str,
+            data_dir: Path | None, config_file: Path | None) -> None:
+    """Show the copy-on-write tree volume REF belongs to (hidden = deleted, kept for a child).
 
+    The table is the tree; ``-f json`` / ``-f yaml`` the document ``GET …/lineage`` serves;
+    ``-f value``/``csv`` (or any ``-c``) one row per node, with its parent's id.
+    """
     with _session(data_dir, config_file, project) as (svc, caller):
         tree = svc.lineage(caller, find_volume(svc, caller, ref).id)
-    if output == "json":
-        click.echo(json.dumps(tree.as_dict(), indent=2))
-        return
-    root = Tree(_label(tree))
-    _grow(root, tree)
-    Console(width=200 if not Console().is_terminal else None).print(root)
+    if columns or output in ("value", "csv"):
+        show_records(_lineage_rows(tree, None), output, columns)
+    elif output != "table":
+        show_record(tree.as_dict(), output)
+    else:
+        root = Tree(_label(tree))
+        _grow(root, tree)
+        Console(width=200 if not Console().is_terminal else None).print(root)
+
+
+def _lineage_rows(node: LineageNode, parent: str | None) -> list[dict[str, Any]]:
+    """The tree depth first, one record per node (its ``children`` replaced by ``parent``)."""
+    row = {k: v for k, v in node.as_dict().items() if k != "children"} | {"parent": parent}
+    return [row, *(r for child in node.children for r in _lineage_rows(child, node.id))]
 
 
 def _label(node: LineageNode) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from oslo_utils.imageutils import format_inspector as _fi
-
 
 class _State(enum.Enum):
     NEEDS_DATA = "needs"  # a region at a known or unknown offset is still incomplete
@@ -19,9 +17,14 @@ class _Probe:
     """One oslo inspector plus the exception it raised, if any."""
 
     def __init__(self, name: str, inspector: Any) -> None:
+        # oslo's module is imported by whoever builds a probe (the stream inspector), not with
+        # this package: processes that never inspect (the CLI) do not pay for it
+        from oslo_utils.imageutils import format_inspector
+
         self.name = name
         self.inspector = inspector
         self.error: Exception | None = None
+        self._end_region: type[Any] = format_inspector.EndCaptureRegion
 
     def eat(self, piece: bytes | memoryview) -> None:
         try:
@@ -38,13 +41,13 @@ class _Probe:
         pending = [r for r in pending if not r.complete]
         if not pending:
             return _State.SETTLED
-        if all(isinstance(r, _fi.EndCaptureRegion) for r in pending):
+        if all(isinstance(r, self._end_region) for r in pending):
             return _State.NEEDS_TAIL
         return _State.NEEDS_DATA
 
     def tail_length(self) -> int:
         regions = [self.inspector.region(name) for name in self.inspector.context_info]
-        return max((r.length for r in regions if isinstance(r, _fi.EndCaptureRegion)), default=0)
+        return max((r.length for r in regions if isinstance(r, self._end_region)), default=0)
 
     def matches(self) -> bool:
         """True if the (finished) inspector recognises its format."""

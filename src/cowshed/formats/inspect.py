@@ -38,8 +38,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from oslo_utils.imageutils import format_inspector as _fi
-
 from cowshed.errors import FormatMismatch, InvalidRequest, UnsafeImage
 from cowshed.formats._probe import _Probe, _State
 from cowshed.formats.signatures import HEAD_SIZE, probed_signature
@@ -110,6 +108,10 @@ class StreamInspector:
     def __init__(
         self, declared_format: str | None, *, config: InspectorConfig = DEFAULT_CONFIG
     ) -> None:
+        # imported here, not with the module: importing oslo_utils.imageutils costs ~0.1 s,
+        # paid only by processes that inspect
+        from oslo_utils.imageutils import format_inspector as _fi
+
         self._declared = _declarable(declared_format)
         self._config = config
         self._probes = [
@@ -396,6 +398,8 @@ def _declarable(declared: str | None) -> DiskFormat | None:
 
 def _oslo_safety_failures(probe: _Probe) -> dict[str, str]:
     """Run the oslo inspector's safety_check(); return {check name: reason} of failures."""
+    from oslo_utils.imageutils import format_inspector as _fi
+
     try:
         probe.inspector.safety_check()
     except _fi.SafetyCheckFailed as exc:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from cowshed.backends.rbd import map_rbd_errors
+from cowshed.backends.rbd._cluster import bindings_hint
 from cowshed.errors import BackendUnavailable, ConfigError, InUse, NotFound
 from cowshed.node.settings import NodeSettings
 
@@ -80,8 +81,7 @@ def _bindings() -> tuple[ModuleType, ModuleType]:
         return importlib.import_module("rados"), importlib.import_module("rbd")
     except ImportError as exc:
         raise ConfigError(
-            f"images_type = 'rbd' needs the Ceph bindings ({exc}): apt-get install "
-            "python3-rados python3-rbd, then python -m cowshed.dev.ceph_bindings"
+            f"images_type = 'rbd' needs the Ceph bindings ({exc}): {bindings_hint()}"
         ) from exc
 
 

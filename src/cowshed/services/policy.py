@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-import yaml
-
 from cowshed.domain.context import RequestContext
 from cowshed.domain.policy import Check, Target, parse_rule
 from cowshed.errors import ConfigError, Forbidden
@@ -141,6 +139,8 @@ def load_policy(policy_file: str) -> Policy:
 
 
 def _read_overrides(path: Path) -> dict[str, str]:
+    import yaml  # only a deployment with a policy file pays for the YAML parser
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

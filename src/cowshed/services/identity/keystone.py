@@ -21,15 +21,16 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from cowshed.config_keystone import KeystoneAuthtoken
 from cowshed.domain.context import RequestContext
 from cowshed.errors import BackendUnavailable, Unauthorized
 from cowshed.services.identity.tokens import INVALID
 from cowshed.services.policy import Policy
+
+if TYPE_CHECKING:  # imported by KeystoneAuth itself: only the keystone strategy pays for httpx
+    import httpx
 
 log = logging.getLogger("cowshed.auth")
 #: validated tokens kept at most (least recently used go first).
@@ -116,6 +117,8 @@ class KeystoneAuth:
         self.policy = policy
         self.clock = clock
         self.www_authenticate_uri = conf.www_authenticate_uri or conf.auth_url
+        import httpx
+
         self._http = httpx.Client(timeout=float(conf.http_connect_timeout or 10))
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, Validated] = OrderedDict()
@@ -181,6 +184,8 @@ class KeystoneAuth:
 
     def _request(self, method: str, path: str, headers: dict[str, str],
                  json: Any = None) -> httpx.Response:
+        import httpx
+
         try:
             return self._http.request(method, self.conf.v3_url + path, headers=headers,
                                       json=json)

@@ -19,8 +19,6 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
-
 from cowshed.domain.identity import TokenData
 from cowshed.errors import ConfigError, Unauthorized
 
@@ -30,6 +28,8 @@ INVALID = "The request you have made requires authentication."
 
 def load_key(path: Path) -> bytes:
     """The Fernet key in ``path``, created (0600, atomically) if the file does not exist."""
+    from cryptography.fernet import Fernet  # here: only standalone deployments pay for it
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -64,7 +64,10 @@ class TokenCodec:
     """Seal TokenData into a token string and open it again."""
 
     def __init__(self, key: bytes) -> None:
+        from cryptography.fernet import Fernet, InvalidToken
+
         self._fernet = Fernet(key)
+        self._invalid = InvalidToken
 
     def issue(self, user_id: str, project_id: str | None, domain_id: str | None,
               methods: tuple[str, ...], now: datetime, expires_at: datetime,
@@ -90,7 +93,7 @@ class TokenCodec:
                 expires_at=_naive(int(payload["e"])), audit_id=str(payload["a"]),
                 parent_audit_id=payload["c"],
             )
-        except (InvalidToken, ValueError, KeyError, TypeError, UnicodeError):
+        except (self._invalid, ValueError, KeyError, TypeError, UnicodeError):
             raise Unauthorized(INVALID) from None
         if data.expires_at <= now:
             raise Unauthorized(INVALID)

@@ -20,7 +20,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cowshed import metrics
 from cowshed.domain.clock import utcnow
 from cowshed.domain.context import RequestContext
 from cowshed.domain.images import Image, ImageStatus, Location
@@ -279,6 +278,8 @@ class ImportService:
         """
         try:
             status, message = self._attempt(task, image_id, request, targets)
+            from cowshed import metrics  # here: a process that never imports skips prometheus
+
             metrics.IMPORTS.labels(request.method, str(status)).inc()
             self._settle(f"release the lock of task {task.id}",
                          lambda: self.repo.release_property(image_id, LOCK, task.id))
