@@ -36,6 +36,8 @@ _DISCOVERY = r"(?:/(?:versions|v2|v3)?)?/?"
 #: (methods, path) that need no token: version documents of every API, and asking for a token.
 PUBLIC: Sequence[tuple[frozenset[str], re.Pattern[str]]] = (
     (frozenset({"GET", "HEAD"}), re.compile(rf"^(?:/image|/volume)?{_DISCOVERY}$")),
+    # the Image API's OpenAPI description (docs/api.md)
+    (frozenset({"GET", "HEAD"}), re.compile(r"^(?:/image)?/openapi\.yaml$")),
     (frozenset({"GET", "HEAD"}), re.compile(r"^/identity(?:/v3)?/?$")),
     (frozenset({"POST"}), re.compile(r"^/identity/v3/auth/tokens/?$")),
     # the dashboard's shell (page, scripts, styles, how to log in); its data comes from the

@@ -63,7 +63,8 @@ def _non_negative(name: str, value: object) -> object:
 
 
 def _visibility(name: str, value: object) -> object:
-    if value not in {v.value for v in Visibility}:
+    # a JSON object or array is unhashable: test the type before set membership (was a 500)
+    if not isinstance(value, str) or value not in {v.value for v in Visibility}:
         raise _bad(name, value, "must be one of public, private, shared, community")
     return Visibility(str(value))
 

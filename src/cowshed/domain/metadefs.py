@@ -164,7 +164,8 @@ def _bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
 
 def namespace_fields(body: Mapping[str, Any]) -> NamespaceFields:
     visibility = body.get("visibility", Visibility.PRIVATE.value)
-    if visibility not in {v.value for v in Visibility}:
+    # a JSON object or array is unhashable: test the type before set membership (was a 500)
+    if not isinstance(visibility, str) or visibility not in {v.value for v in Visibility}:
         raise InvalidRequest(f"visibility must be one of public, private (not {visibility!r})")
     return NamespaceFields(
         namespace=check_name(body.get("namespace"), "namespace"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -42,6 +44,15 @@ async def schema(request: Request) -> Response:
     except KeyError:
         raise NotFound(f"No schema named {request.path_params['name']}") from None
     return json_response(build())
+
+
+def openapi_text() -> str:
+    """The packaged OpenAPI description of the Image API (api/image/openapi.yaml)."""
+    return files("cowshed.api.image").joinpath("openapi.yaml").read_text(encoding="utf-8")
+
+
+async def openapi(request: Request) -> Response:
+    return Response(openapi_text(), media_type="application/yaml")
 
 
 async def info_import(request: Request) -> Response:
