@@ -55,9 +55,32 @@ SENT = {"requests": 0}
 schema = schemathesis.openapi.from_path(SPEC)
 
 
+#: two file stores and every optional field shown, so the multistore operations (store
+#: info, delete from one store, X-Image-Meta-Store) and the optional image fields are reached
+#: too; the single-store answers (404 for store info) are covered by the API tests.
+CONFIG = """
+default_backend = "fast"
+show_image_direct_url = true
+show_multiple_locations = true
+
+[stores.fast]
+type = "file"
+weight = 5
+description = "fast"
+filesystem_store_datadir = "{root}/fast"
+
+[stores.slow]
+type = "file"
+filesystem_store_datadir = "{root}/slow"
+"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("openapi-fuzz") / "data")
+    root = tmp_path_factory.mktemp("openapi-fuzz")
+    config = root / "cowshed.toml"
+    config.write_text(CONFIG.format(root=root))
+    srv = Server(root / "data", config)
     srv.start()
     try:
         yield srv
