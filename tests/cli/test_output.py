@@ -7,10 +7,12 @@ import io
 import json
 
 import click
+import pytest
 import yaml  # PyYAML comes with the OpenStack clients of the test extra
 from click.testing import CliRunner
 
-from cowshed.cli.output import output_options, show_record, show_records
+from cowshed.cli.main import main
+from cowshed.cli.output import FORMATS, output_options, show_record, show_records
 
 RECORDS = [
     {"id": "a1", "name": "data", "size": 1, "bootable": False, "metadata": {"k": "v"},
@@ -84,9 +86,6 @@ def _leaves(command: click.Command, path: str) -> list[tuple[str, click.Command]
 def test_every_command_that_prints_records_has_the_one_output_convention() -> None:
     """Any ``-f/--format`` in the CLI is the shared one, with ``-c/--column`` beside it (no
     command group keeps an older, narrower ``--format``)."""
-    from cowshed.cli.main import main
-    from cowshed.cli.output import FORMATS
-
     with_format = 0
     for path, command in _leaves(main, "cowshed"):
         options = {o: p for p in command.params if isinstance(p, click.Option) for o in p.opts}
@@ -98,3 +97,19 @@ def test_every_command_that_prints_records_has_the_one_output_convention() -> No
         assert (tuple(fmt.type.choices), fmt.opts) == (FORMATS, ["-f", "--format"]), path
         assert options.get("-c") is options.get("--column") is not None, path
     assert with_format >= 30  # image, volume, snapshot, identity, node, metadefs commands
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _leaves(main, "cowshed")])
+def test_every_help_ends_with_examples_of_that_command(path: str) -> None:
+    words = path.split()[1:]
+    result = CliRunner().invoke(main, [*words, "--help"], prog_name="cowshed")
+    assert result.exit_code == 0, result.output
+    text = result.output.split("Options:")[0]
+    assert "Examples:" in text, f"{path} --help has no examples"
+    lines = [ln.strip() for ln in text.split("Examples:")[1].splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("cowshed ") for ln in lines), lines
+    # the first example runs this command: its words in order (group options between them)
+    rest = lines[0].split()
+    for word in words:
+        assert word in rest, (path, lines[0])
+        rest = rest[rest.index(word) + 1:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -79,6 +80,18 @@ def error_message(exc: CowshedError | OSError) -> str:
     if exc.filename is not None:
         return one_line(f"{exc.filename}: {exc.strerror or exc}")
     return one_line(str(exc))
+
+
+def examples(*lines: str) -> Callable[[F], F]:
+    """Append an ``Examples:`` block to a command's help (kept verbatim by click)."""
+
+    def add(func: F) -> F:
+        doc = inspect.cleandoc(func.__doc__ or "")
+        block = "\n".join(f"  {line}" for line in lines)
+        func.__doc__ = f"{doc}\n\n\b\nExamples:\n{block}\n"
+        return func
+
+    return add
 
 
 class CowshedGroup(click.Group):

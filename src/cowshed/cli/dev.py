@@ -1,7 +1,7 @@
 """``cowshed dev …``: development services (a single-host Ceph cluster).
 
-Thin over :class:`cowshed.dev.ceph.DevCephCluster`; wired into the main command by
-``main.add_command(dev)``.
+Thin over :class:`cowshed.dev.ceph.DevCephCluster`; listed in ``cli/main.py``'s COMMANDS and
+imported only when a ``cowshed dev`` command runs.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from cowshed.cli.common import examples
 from cowshed.dev.ceph import DevCephCluster
 from cowshed.dev.ceph_conf import GiB
 from cowshed.errors import CowshedError
@@ -40,6 +41,8 @@ def ceph() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Mon port (default: free).")
 @click.option("--memstore-gib", type=click.IntRange(1), default=4, show_default=True,
               help="RAM each OSD may use for data.")
+@examples("cowshed dev ceph up",
+          "cowshed dev ceph up --dir /tmp/ceph --osds 3")
 def up(directory: Path, osds: int, port: int | None, memstore_gib: int) -> None:
     """Start the cluster; print the conf path and the fsid."""
     cluster = DevCephCluster(directory, osds=osds, port=port, memstore_bytes=memstore_gib * GiB)
@@ -53,6 +56,7 @@ def up(directory: Path, osds: int, port: int | None, memstore_gib: int) -> None:
 
 @ceph.command()
 @_dir_option
+@examples("cowshed dev ceph down")
 def down(directory: Path) -> None:
     """Stop this directory's daemons and remove the cluster's state (logs are kept)."""
     DevCephCluster(directory).down()
@@ -61,6 +65,7 @@ def down(directory: Path) -> None:
 
 @ceph.command()
 @_dir_option
+@examples("cowshed dev ceph status --dir /tmp/ceph")
 def status(directory: Path) -> None:
     """Show whether the cluster runs, its daemons, pools and PG states.
 
@@ -95,11 +100,11 @@ def postgres() -> None:
 @click.option("--env", "env_name", default="COWSHED_TEST_DATABASE_URL", show_default=True,
               help="Environment variable that carries the cluster's URL to the command.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@examples("cowshed dev postgres run -- python -m pytest tests/api   # the API suite on PostgreSQL")
 def run_with_postgres(env_name: str, command: tuple[str, ...]) -> None:
     """Start a cluster in a temporary directory, run COMMAND with its URL, then remove it.
 
-    Example: ``cowshed dev postgres run -- python -m pytest tests/api`` runs the API suite on
-    PostgreSQL. Exits with the command's exit status.
+    Exits with the command's exit status.
     """
     import subprocess
     import tempfile

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from cowshed.cli.common import CowshedGroup, deployment_options
+from cowshed.cli.common import CowshedGroup, deployment_options, examples
 from cowshed.cli.common import library as open_library
 from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.domain.identity import Assignment, Project, Role, User
@@ -57,6 +57,8 @@ def user() -> None:
 @user.command("list")
 @deployment_options
 @output_options
+@examples("cowshed identity user list",
+          "cowshed identity user list -f value -c name")
 def user_list(data_dir: Path | None, config_file: Path | None, output: str,
               columns: tuple[str, ...]) -> None:
     """List users."""
@@ -73,6 +75,7 @@ def user_list(data_dir: Path | None, config_file: Path | None, output: str,
 @click.option("--project", default=None, help="Default project, name or id.")
 @click.option("--role", default=None, help="Also grant this role on --project (e.g. member).")
 @output_options
+@examples("cowshed identity user create alice --project alpha --role member")
 def user_create(data_dir: Path | None, config_file: Path | None, name: str, password: str,
                 project: str | None, role: str | None, output: str,
                 columns: tuple[str, ...]) -> None:
@@ -94,6 +97,8 @@ def user_create(data_dir: Path | None, config_file: Path | None, name: str, pass
 @click.option("--password", default=None, help="New password (ends the user's tokens).")
 @click.option("--enable/--disable", "enabled", default=None,
               help="Enable or disable the user (disabling ends its tokens).")
+@examples("cowshed identity user set alice --password NEW",
+          "cowshed identity user set alice --disable")
 def user_set(data_dir: Path | None, config_file: Path | None, name: str, password: str | None,
              enabled: bool | None) -> None:
     """Change a user's password or enable/disable it."""
@@ -106,6 +111,7 @@ def user_set(data_dir: Path | None, config_file: Path | None, name: str, passwor
 @user.command("delete")
 @deployment_options
 @click.argument("names", nargs=-1, required=True)
+@examples("cowshed identity user delete alice")
 def user_delete(data_dir: Path | None, config_file: Path | None, names: tuple[str, ...]) -> None:
     """Delete users (their tokens stop working at once)."""
     with library(data_dir, config_file) as svc:
@@ -122,6 +128,7 @@ def project() -> None:
 @project.command("list")
 @deployment_options
 @output_options
+@examples("cowshed identity project list -f json")
 def project_list(data_dir: Path | None, config_file: Path | None, output: str,
                  columns: tuple[str, ...]) -> None:
     """List projects."""
@@ -135,6 +142,7 @@ def project_list(data_dir: Path | None, config_file: Path | None, output: str,
 @click.argument("name")
 @click.option("--description", default="", help="Free text.")
 @output_options
+@examples("cowshed identity project create alpha --description 'first team'")
 def project_create(data_dir: Path | None, config_file: Path | None, name: str,
                    description: str, output: str, columns: tuple[str, ...]) -> None:
     """Create a project."""
@@ -151,6 +159,8 @@ def project_create(data_dir: Path | None, config_file: Path | None, name: str,
                    "image_stage_total (MiB) or image_count_uploading; N = -1 is unlimited, "
                    "'default' goes back to the setting. Repeatable.")
 @output_options
+@examples("cowshed identity project set alpha --quota image_count_total=10",
+          "cowshed identity project set alpha --quota image_size_total=default")
 def project_set(data_dir: Path | None, config_file: Path | None, name: str,
                 quotas: tuple[str, ...], output: str, columns: tuple[str, ...]) -> None:
     """Set a project's image quotas; shows its limits and usage."""
@@ -171,6 +181,7 @@ def project_set(data_dir: Path | None, config_file: Path | None, name: str,
 @project.command("delete")
 @deployment_options
 @click.argument("names", nargs=-1, required=True)
+@examples("cowshed identity project delete alpha")
 def project_delete(data_dir: Path | None, config_file: Path | None,
                    names: tuple[str, ...]) -> None:
     """Delete projects (their role assignments go too; their images stay)."""
@@ -188,6 +199,7 @@ def role() -> None:
 @role.command("list")
 @deployment_options
 @output_options
+@examples("cowshed identity role list")
 def role_list(data_dir: Path | None, config_file: Path | None, output: str,
               columns: tuple[str, ...]) -> None:
     """List roles."""
@@ -210,6 +222,7 @@ def _grant(svc: Services, user_name: str, project: str, role_name: str, add: boo
 @click.argument("role_name", metavar="ROLE")
 @click.option("--user", "user_name", required=True, help="User, name or id.")
 @click.option("--project", "project_name", required=True, help="Project, name or id.")
+@examples("cowshed identity role add reader --user alice --project alpha")
 def role_add(data_dir: Path | None, config_file: Path | None, role_name: str, user_name: str,
              project_name: str) -> None:
     """Grant ROLE (admin, member, reader …) to a user on a project."""
@@ -222,6 +235,7 @@ def role_add(data_dir: Path | None, config_file: Path | None, role_name: str, us
 @click.argument("role_name", metavar="ROLE")
 @click.option("--user", "user_name", required=True, help="User, name or id.")
 @click.option("--project", "project_name", required=True, help="Project, name or id.")
+@examples("cowshed identity role remove reader --user alice --project alpha")
 def role_remove(data_dir: Path | None, config_file: Path | None, role_name: str,
                 user_name: str, project_name: str) -> None:
     """Take ROLE from a user on a project (its tokens lose it at once)."""

@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from cowshed.cli.common import CowshedGroup, deployment_options
+from cowshed.cli.common import CowshedGroup, deployment_options, examples
 from cowshed.cli.image_members import member
 from cowshed.cli.image_ops import find_image, wait_for_import
-from cowshed.cli.image_session import examples, image_session
+from cowshed.cli.image_session import image_session
 from cowshed.cli.images import image, progress_option, properties_option, show_image
 from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.cli.render import transfer_progress

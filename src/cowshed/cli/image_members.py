@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from cowshed.cli.common import CowshedGroup, deployment_options
+from cowshed.cli.common import CowshedGroup, deployment_options, examples
 from cowshed.cli.image_ops import find_image
-from cowshed.cli.image_session import examples, image_session
+from cowshed.cli.image_session import image_session
 from cowshed.cli.output import output_options, show_record, show_records
 
 MEMBER_COLUMNS = ("image_id", "member_id", "status", "updated_at")

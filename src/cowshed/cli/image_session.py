@@ -8,8 +8,7 @@ HTTP; else the library on the default data dir.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,15 +123,3 @@ def image_session(data_dir: Path | None, config_file: Path | None, *,
 
     with library(data_dir, config_file, writes=writes) as services:
         yield LocalImages(services)
-
-
-def examples(*lines: str) -> Callable[[F], F]:
-    """Append an ``Examples:`` block to a command's help (kept verbatim by click)."""
-
-    def add(func: F) -> F:
-        doc = inspect.cleandoc(func.__doc__ or "")
-        block = "\n".join(f"  {line}" for line in lines)
-        func.__doc__ = f"{doc}\n\n\b\nExamples:\n{block}\n"
-        return func
-
-    return add

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from cowshed.cli.common import CowshedGroup, deployment_options, error_message, human_size
+from cowshed.cli.common import CowshedGroup, deployment_options, error_message, examples, human_size
 from cowshed.cli.download import to_file, to_stdout
 from cowshed.cli.image_ops import ImageOps, find_image, parse_sort
-from cowshed.cli.image_session import examples, image_session, remember_remote, remote_options
+from cowshed.cli.image_session import image_session, remember_remote, remote_options
 from cowshed.cli.output import Record, long_option, output_options, show_record, show_records
 from cowshed.cli.render import transfer_progress
 from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS, SETTABLE, ImageStatus, Visibility

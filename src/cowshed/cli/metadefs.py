@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cowshed.cli.common import CowshedGroup, deployment_options, library
+from cowshed.cli.common import CowshedGroup, deployment_options, examples, library
 from cowshed.cli.output import output_options, show_records
 
 
@@ -21,6 +21,8 @@ def metadefs() -> None:
               help="Replace namespaces that exist already (default: leave them, skip the file).")
 @output_options
 @deployment_options
+@examples("cowshed metadefs load /etc/glance/metadefs",
+          "cowshed metadefs load ./metadefs --overwrite")
 def load(directory: Path, overwrite: bool, output: str, columns: tuple[str, ...],
          data_dir: Path | None, config_file: Path | None) -> None:
     """Load every *.json file in DIRECTORY, in Glance's metadef format (as

@@ -17,7 +17,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cowshed.cli.common import CONFIG_HELP, DATA_DIR_HELP, CowshedGroup, human_size, settings_for
+from cowshed.cli.common import (
+    CONFIG_HELP,
+    DATA_DIR_HELP,
+    CowshedGroup,
+    examples,
+    human_size,
+    settings_for,
+)
 from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.domain.instance_disks import Flavor, InstanceRecord
 from cowshed.node.manager import NodeManager, SnapshotRequest, SpawnRequest
@@ -70,6 +77,8 @@ def _emit(output: str, columns: tuple[str, ...], data: dict[str, Any],
 @click.option("--plan", is_flag=True, help="Only say what each disk would be; change nothing.")
 @output_options
 @click.pass_context
+@examples("cowshed node --config node.toml spawn vm1 --image IMAGE_ID --root-gb 10",
+          "cowshed node --config node.toml spawn vm2 --boot-volume VOLUME_ID --plan")
 def spawn(ctx: click.Context, instance: str, image_id: str | None, boot_volume: str | None,
           root_gb: int | None,
           ephemeral_gb: int, swap_mb: int, images_type: str | None, encrypt: bool,
@@ -113,6 +122,7 @@ def _show_instance(record: InstanceRecord) -> None:
 @click.argument("instance")
 @output_options
 @click.pass_context
+@examples("cowshed node --config node.toml disk-xml vm1")
 def disk_xml(ctx: click.Context, instance: str, output: str, columns: tuple[str, ...]) -> None:
     """Print the libvirt <disk> elements of INSTANCE, root disk first."""
     with _manager(ctx) as manager:
@@ -133,6 +143,8 @@ def disk_xml(ctx: click.Context, instance: str, output: str, columns: tuple[str,
               help="The QMP socket of INSTANCE's plain QEMU (with --live, instead of --domain).")
 @output_options
 @click.pass_context
+@examples("cowshed node --config node.toml snapshot vm1 --name vm1-snap",
+          "cowshed node --config node.toml snapshot vm1 --name live --live --domain vm1")
 def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: str | None,
              qmp: str | None, output: str, columns: tuple[str, ...]) -> None:
     """Snapshot the root disk of INSTANCE into the image service; prints the new image id."""
@@ -152,6 +164,7 @@ def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: s
 @click.argument("instance")
 @output_options
 @click.pass_context
+@examples("cowshed node --config node.toml delete vm1")
 def delete(ctx: click.Context, instance: str, output: str, columns: tuple[str, ...]) -> None:
     """Wipe (volume_clear) and remove the disks of INSTANCE; prints the wipe receipt."""
     with _manager(ctx) as manager:
@@ -167,6 +180,7 @@ def delete(ctx: click.Context, instance: str, output: str, columns: tuple[str, .
 @node.command("cache-list")
 @output_options
 @click.pass_context
+@examples("cowshed node --config node.toml cache-list -f json")
 def cache_list(ctx: click.Context, output: str, columns: tuple[str, ...]) -> None:
     """List the base images and templates in <instances_path>/_base."""
     with _manager(ctx) as manager:
@@ -193,6 +207,8 @@ def cache_list(ctx: click.Context, output: str, columns: tuple[str, ...]) -> Non
               help="Run a pass every image_cache_manager_interval seconds until interrupted.")
 @output_options
 @click.pass_context
+@examples("cowshed node --config node.toml cache-clean",
+          "cowshed node --config node.toml cache-clean --repeat")
 def cache_clean(ctx: click.Context, no_verify: bool, repeat: bool, output: str,
                 columns: tuple[str, ...]) -> None:
     """Remove unused old bases, re-verify the ones in use, clean up leftovers."""

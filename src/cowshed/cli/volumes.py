@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.tree import Tree
 
-from cowshed.cli.common import CowshedGroup, deployment_options, library
+from cowshed.cli.common import CowshedGroup, deployment_options, examples, library
 from cowshed.cli.output import output_options, resolve, show_record, show_records
 from cowshed.domain.query import VolumeQuery
 from cowshed.domain.volumes import Caller, LineageNode, Snapshot, Volume
@@ -125,6 +125,9 @@ def volume() -> None:
 @_progress_option
 @output_options
 @deployment_options
+@examples("cowshed volume create data --size 10",
+          "cowshed volume create root --image cirros --size 2",
+          "cowshed volume create restored --snapshot data-snap")
 def create(name: str, size: int | None, image_id: str | None, snapshot_ref: str | None,
            source_ref: str | None, volume_type: str | None, description: str | None,
            properties: tuple[str, ...], project: str, show_progress: bool, output: str,
@@ -158,6 +161,7 @@ def _pair(item: str) -> tuple[str, str]:
 @_progress_option
 @output_options
 @deployment_options
+@examples("cowshed volume clone data data-copy --size 20")
 def clone(source: str, name: str, size: int | None, project: str, show_progress: bool,
           output: str, columns: tuple[str, ...], data_dir: Path | None,
           config_file: Path | None) -> None:
@@ -175,6 +179,8 @@ def clone(source: str, name: str, size: int | None, project: str, show_progress:
 @_project_option
 @output_options
 @deployment_options
+@examples("cowshed volume list",
+          "cowshed volume list --all-projects -f value -c id")
 def list_volumes(all_projects: bool, project: str, output: str, columns: tuple[str, ...],
                  data_dir: Path | None, config_file: Path | None) -> None:
     """List volumes, newest first."""
@@ -188,6 +194,8 @@ def list_volumes(all_projects: bool, project: str, output: str, columns: tuple[s
 @_project_option
 @output_options
 @deployment_options
+@examples("cowshed volume show data",
+          "cowshed volume show 0b5d -f json")
 def show(ref: str, project: str, output: str, columns: tuple[str, ...],
          data_dir: Path | None, config_file: Path | None) -> None:
     """Show one volume (REF: id, name or id prefix)."""
@@ -202,6 +210,7 @@ def show(ref: str, project: str, output: str, columns: tuple[str, ...],
 @_progress_option
 @output_options
 @deployment_options
+@examples("cowshed volume extend data 20")
 def extend(ref: str, size: int, project: str, show_progress: bool, output: str,
            columns: tuple[str, ...], data_dir: Path | None, config_file: Path | None) -> None:
     """Grow volume REF to SIZE GiB."""
@@ -218,6 +227,7 @@ def extend(ref: str, size: int, project: str, show_progress: bool, output: str,
 @click.option("--cascade", is_flag=True, help="Delete the volume's snapshots too.")
 @_project_option
 @deployment_options
+@examples("cowshed volume delete data --cascade")
 def delete(refs: tuple[str, ...], cascade: bool, project: str, data_dir: Path | None,
            config_file: Path | None) -> None:
     """Delete volumes (REFS: ids, names or id prefixes) and wait until they are gone."""
@@ -247,6 +257,7 @@ def _wait_gone(wait: Callable[[str], object], object_id: str) -> None:
 @_progress_option
 @output_options
 @deployment_options
+@examples("cowshed volume upload-to-image data data-image --disk-format qcow2")
 def upload_to_image(ref: str, image_name: str, disk_format: str, container_format: str,
                     force: bool, project: str, show_progress: bool, output: str,
                     columns: tuple[str, ...], data_dir: Path | None,
@@ -268,6 +279,8 @@ def upload_to_image(ref: str, image_name: str, disk_format: str, container_forma
 @output_options
 @_project_option
 @deployment_options
+@examples("cowshed volume lineage data",
+          "cowshed volume lineage data -f csv -c id -c parent")
 def lineage(ref: str, output: str, columns: tuple[str, ...], project: str,
             data_dir: Path | None, config_file: Path | None) -> None:
     """Show the copy-on-write tree volume REF belongs to (hidden = deleted, kept for a child).
@@ -318,6 +331,7 @@ def snapshot() -> None:
 @_project_option
 @output_options
 @deployment_options
+@examples("cowshed snapshot create data --name data-snap")
 def snapshot_create(volume_ref: str, name: str | None, description: str | None, force: bool,
                     project: str, output: str, columns: tuple[str, ...],
                     data_dir: Path | None, config_file: Path | None) -> None:
@@ -334,6 +348,7 @@ def snapshot_create(volume_ref: str, name: str | None, description: str | None, 
 @_project_option
 @output_options
 @deployment_options
+@examples("cowshed snapshot list --volume data")
 def snapshot_list(volume_ref: str | None, project: str, output: str, columns: tuple[str, ...],
                   data_dir: Path | None, config_file: Path | None) -> None:
     """List snapshots, newest first."""
@@ -354,6 +369,7 @@ def snapshot_list(volume_ref: str | None, project: str, output: str, columns: tu
 @_project_option
 @output_options
 @deployment_options
+@examples("cowshed snapshot show data-snap -f json")
 def snapshot_show(ref: str, project: str, output: str, columns: tuple[str, ...],
                   data_dir: Path | None, config_file: Path | None) -> None:
     """Show one snapshot (REF: id, name or id prefix)."""
@@ -365,6 +381,7 @@ def snapshot_show(ref: str, project: str, output: str, columns: tuple[str, ...],
 @click.argument("refs", nargs=-1, required=True)
 @_project_option
 @deployment_options
+@examples("cowshed snapshot delete data-snap")
 def snapshot_delete(refs: tuple[str, ...], project: str, data_dir: Path | None,
                     config_file: Path | None) -> None:
     """Delete snapshots and wait until they are gone (clones made from one keep their data)."""
