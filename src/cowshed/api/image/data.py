@@ -114,7 +114,13 @@ def _prefer(request: Request) -> list[str]:
 
 async def download(request: Request) -> Response:
     svc = services(request)
-    byte_range, suffix = parse_range(request)
+    try:
+        byte_range, suffix = parse_range(request)
+    except InvalidRequest:
+        # Glance reads Range after finding the image: a missing (or hidden) image is still
+        # a 404 (or 403), whatever its Range header says
+        await call(svc.images.get, request_context(request), request.path_params["image_id"])
+        raise
     prefer = _prefer(request)
     plan = await call(svc.data.plan_download, request_context(request),
                       request.path_params["image_id"], byte_range, prefer, suffix)
