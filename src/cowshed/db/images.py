@@ -12,7 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from cowshed.db.members import member_images
-from cowshed.db.schema import image_locations, image_properties, image_tags, images
+from cowshed.db.schema import (
+    VALUE_PREFIX,
+    image_locations,
+    image_properties,
+    image_tags,
+    images,
+    null_first,
+    value_prefix,
+    value_rest,
+)
 from cowshed.domain.clock import utcnow
 from cowshed.domain.images import Image, ImageStatus, Location, Visibility
 from cowshed.domain.query import Audience, ImageQuery
@@ -225,7 +234,9 @@ class ImageRepository:
                 sa.select(image_tags.c.image_id).where(image_tags.c.value == tag)))
         for name, value in query.properties.items():
             conds.append(images.c.id.in_(sa.select(image_properties.c.image_id).where(
-                image_properties.c.name == name, image_properties.c.value == value)))
+                image_properties.c.name == name,
+                value_prefix(image_properties.c.value) == value[:VALUE_PREFIX],
+                value_rest(image_properties.c.value) == value[VALUE_PREFIX:])))
         if query.audience is not None:
             conds.append(_seen_by(query.audience))
         return conds
@@ -242,7 +253,11 @@ class ImageRepository:
             expr, value = _sort_expr(key), _sort_value(key, row[key])
             beyond = expr > value if direction == "asc" else expr < value
             clauses.append(sa.and_(*equal, beyond))
-        return sa.or_(*clauses)
+        # Implied by the OR, but a range on the first key alone is what lets both databases
+        # start the index walk at the marker instead of filtering every row before it.
+        first, direction = sort[0]
+        expr, value = _sort_expr(first), _sort_value(first, row[first])
+        return sa.and_(expr >= value if direction == "asc" else expr <= value, sa.or_(*clauses))
 
     def _hydrate(self, conn: sa.Connection, rows: list[sa.RowMapping]) -> list[Image]:
         ids = [r["id"] for r in rows]
@@ -343,7 +358,7 @@ def _sort_expr(key: str) -> sa.ColumnElement[Any]:
     col = images.c[key]
     if not col.nullable:
         return col
-    return sa.func.coalesce(col, -1 if key in _NUMERIC else "")
+    return null_first(col, "-1" if key in _NUMERIC else "''")
 
 
 def _sort_value(key: str, value: object) -> object:

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+#: characters of a property value that its index holds (PostgreSQL cannot index a whole one).
+VALUE_PREFIX = 255
+
+
+def value_prefix(column: sa.Column[str]) -> sa.ColumnElement[str]:
+    """``substr(value, 1, 255)``, literally: SQLite uses an expression index only for the same
+    expression with the same literals (a bound parameter is not the same)."""
+    return sa.func.substr(column, sa.literal_column("1"), sa.literal_column(str(VALUE_PREFIX)))
+
+
+def value_rest(column: sa.Column[str]) -> sa.ColumnElement[str]:
+    """``substr(value, 256)``: what the index does not hold. A filter compares the prefix and
+    this rest, never ``value = ?`` itself: SQLite would propagate that constant into the prefix
+    expression, which then no longer matches the index (it seeks on the name alone)."""
+    return sa.func.substr(column, sa.literal_column(str(VALUE_PREFIX + 1)))
+
+
+def null_first(column: sa.Column[Any], null: str) -> sa.ColumnElement[Any]:
+    """``coalesce(column, <null>)`` with ``null`` an SQL literal (``''`` or ``-1``): a sort key
+    that puts NULL first ascending on both databases, and that an expression index can match."""
+    return sa.func.coalesce(column, sa.literal_column(null))
 
 images = sa.Table(
     "images", metadata,
@@ -28,6 +52,12 @@ images = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
+#: image list indexes (migration 0010): the expressions are the ones db/images.py queries with.
+sa.Index("ix_images_name", images.c.name)
+sa.Index("ix_images_name_sort", null_first(images.c.name, "''"), images.c.id)
+sa.Index("ix_images_size_sort", null_first(images.c.size, "-1"), images.c.id)
+sa.Index("ix_images_updated_at_id", images.c.updated_at, images.c.id)
+
 image_properties = sa.Table(
     "image_properties", metadata,
     sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"),
@@ -36,12 +66,17 @@ image_properties = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+sa.Index("ix_image_properties_name_value", image_properties.c.name,
+         value_prefix(image_properties.c.value))
+
 image_tags = sa.Table(
     "image_tags", metadata,
     sa.Column("image_id", sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"),
               primary_key=True),
     sa.Column("value", sa.String(255), primary_key=True),
 )
+
+sa.Index("ix_image_tags_value", image_tags.c.value)
 
 image_locations = sa.Table(
     "image_locations", metadata,
