@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_list_indexes"
-down_revision = "0008_volume_transfers"  # TEMP until 0009_owners lands
+down_revision = "0009_owners"
 
 
 def upgrade() -> None:
