@@ -16,13 +16,14 @@ then, with an ``httpx.AsyncClient`` keeping ``--concurrency`` requests in flight
 * show: ``GET /v2/images/{id}`` of random images; delete: ``DELETE`` of 10 % of the images.
 
 It prints requests/s, p50 and p99 latency, the server's CPU milliseconds per request (all its
-processes) and, on PostgreSQL, the database server's (postmaster and backends), and two ratios to the ceiling (measured three times: before seeding, after
-seeding, at the end; the run with the median rate counts): ``rate/ceil``, the operation's rate
-over the ceiling's, and ``CPU ceil/op``, the ceiling's server CPU per request over the
-operation's: the share of the empty-handler rate the operation reaches when the server's CPU is
-the limit (steadier than wall time on a shared machine). ``--explain`` also prints the plan
-of every list query, run through the repository on the seeded database. The client shares the
-machine with the server: on 2 cores it takes a good part of one.
+processes) and, on PostgreSQL, the database server's (postmaster and backends); and two ratios
+to the ceiling (measured three times: before seeding, after seeding, at the end; the run with
+the median rate counts): ``rate/ceil``, the operation's rate over the ceiling's, and ``CPU
+ceil/op``, the ceiling's server CPU per request over the operation's: the share of the
+empty-handler rate the operation reaches when the server's CPU is the limit (steadier than wall
+time on a shared machine). ``--explain`` also prints the plan of every list query, run through
+the repository on the seeded database. The client shares the machine with the server: on 2
+cores it takes a good part of one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -286,6 +288,8 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the servers and the PostgreSQL cluster are stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     databases = args.databases.split(",")
     root = Path(tempfile.mkdtemp(prefix="cowshed-bench-load-", dir=args.work_dir))
     with contextlib.ExitStack() as stack:
