@@ -95,7 +95,7 @@ def test_every_operation_answers_as_described(case: schemathesis.Case, server: S
     case.call_and_validate(base_url=server.url, checks=CHECKS, timeout=60)
 
 
-def test_linked_operations_answer_as_described(server: Server) -> None:
+def test_linked_operations_answer_as_described(server: Server, tmp_path: Path) -> None:
     """The stateful run: sequences of calls joined by the description's links, run by
     schemathesis' own engine (``st run --phases stateful``), which copes with answers that
     change what can be generated next (hypothesis alone calls that a flaky strategy)."""
@@ -106,7 +106,9 @@ def test_linked_operations_answer_as_described(server: Server) -> None:
            "--seed", "20261206", "--generation-deterministic", "--no-color"]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration._openapi_hooks",
            "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    # run from a scratch directory: st keeps a cache (.schemathesis/) where it runs
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
     generated = re.search(r"(\d+) generated", done.stdout)
     assert generated is not None, done.stdout[-5000:]
