@@ -365,21 +365,23 @@ def test_pass_through_keeps_the_write_bound(ceph_cluster: DevCephCluster) -> Non
         backend.close()
 
 
-def test_reads_are_chunk_aligned_after_the_first(rbd_backend: RbdBackend) -> None:
+def test_reads_are_piece_aligned_after_the_first(rbd_backend: RbdBackend) -> None:
+    from cowshed.backends.rbd._reader import READ_PIECE
+
     key = new_key()
     data = os.urandom(40 * MiB)
     put(rbd_backend, key, data)
     offset, length = 3 * MiB + 1, 30 * MiB
     pieces = list(rbd_backend.open_read(key, offset, length))
     assert b"".join(pieces) == data[offset : offset + length]
-    assert len(pieces[0]) == 8 * MiB - offset
-    assert all(len(p) == 8 * MiB for p in pieces[1:-1])
+    assert len(pieces[0]) == READ_PIECE - offset % READ_PIECE
+    assert all(len(p) == READ_PIECE for p in pieces[1:-1])
     assert get(rbd_backend, key, len(data) + 10) == b""
     with pytest.raises(InvalidRequest):
         rbd_backend.open_read(key, -1)
     abandoned = rbd_backend.open_read(key)
     assert isinstance(abandoned, Generator)
-    assert len(next(abandoned)) == 8 * MiB
+    assert len(next(abandoned)) == READ_PIECE
     abandoned.close()  # waits for the queued reads, then closes the image
 
 
@@ -546,3 +548,53 @@ def test_library_errors_are_translated(ceph_cluster: DevCephCluster) -> None:
         assert caught.value.message.startswith("doing x: ")
     with pytest.raises(KeyError), map_rbd_errors("doing x"):
         raise KeyError("not a Ceph error")
+
+
+class _ReadSpy:
+    """Wraps an open ``rbd.Image``; records each aio_read and the most reads in flight."""
+
+    def __init__(self, image: Any) -> None:
+        self.image = image
+        self.reads: list[tuple[int, int]] = []
+        self.in_flight = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def aio_read(self, offset: int, length: int, oncomplete: Any) -> Any:
+        def done(completion: Any, data: Any) -> None:
+            with self._lock:
+                self.in_flight -= 1
+            oncomplete(completion, data)
+        with self._lock:
+            self.reads.append((offset, length))
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        return self.image.aio_read(offset, length, done)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.image, name)
+
+
+def test_reads_are_aligned_pieces_with_bounded_readahead(rbd_backend: RbdBackend) -> None:
+    """Reads go out as READ_PIECE pieces aligned to it (never straddling an object), at most
+    READAHEAD_BYTES queued; any range reads back exactly."""
+    from cowshed.backends.rbd import _reader
+
+    data = os.urandom(40 * MiB + 12345)
+    key = str(uuid.uuid4())
+    writer = rbd_backend.open_writer(key, len(data))
+    writer.write(data)
+    writer.commit()
+    piece, most = _reader.READ_PIECE, _reader.READAHEAD_BYTES // _reader.READ_PIECE
+    for offset, length in ((0, None), (3 * MiB + 7, 20 * MiB), (len(data) - 5, None)):
+        image = rbd_backend._lib.rbd.Image(rbd_backend._cluster.ioctx(), key, read_only=True)
+        spy = _ReadSpy(image)
+        end = len(data) if length is None else offset + length
+        got = b"".join(_reader.read_chunks(spy, offset, end, 8 * MiB, "test read"))
+        assert got == data[offset:end]
+        assert all(n <= piece and o // piece == (o + n - 1) // piece for o, n in spy.reads)
+        assert all(o % piece == 0 for o, _ in spy.reads[1:])
+        assert spy.most <= most
+        if end - offset > 2 * _reader.READAHEAD_BYTES:
+            assert spy.most == most  # the queue does fill
+    assert b"".join(rbd_backend.open_read(key, MiB, 2 * MiB)) == data[MiB:3 * MiB]

@@ -92,7 +92,7 @@ class RbdLayering:
         if offset >= end:
             image.close()
             return iter(())
-        return read_chunks(image, offset, end, self.config.chunk_bytes, 3, what)
+        return read_chunks(image, offset, end, self.config.chunk_bytes, what)
 
     def revert_snapshot(self, key: str, snap: str) -> None:
         """``rollback_to_snap``: the head's bytes and size become the snapshot's."""

@@ -1,7 +1,12 @@
-"""Sequential reads of an RBD image with a few ``aio_read`` calls in flight (readahead).
+"""Sequential reads of an RBD image with many ``aio_read`` calls in flight (readahead).
 
 A single synchronous ``read`` per chunk leaves Ceph idle while the consumer handles the previous
-chunk; keeping ``depth`` reads queued lets the read path keep up with ``rbd export``.
+chunk; keeping reads queued lets the read path keep up with ``rbd export``. Measured against
+``rbd export`` of the same 1 GiB image in one run (HTTP download from the rbd store, 5 rounds,
+medians, loaded 2-core machine): 3 reads of 8 MiB in flight 0.90, 6 x 8 MiB 0.61, 8 x 4 MiB
+1.08, 16 x 2 MiB 1.23 — many small reads beat a few large ones (each read is one RADOS op an
+OSD thread can serve while the others are on the wire, and a 2 MiB buffer is cheaper to
+allocate and touch than an 8 MiB one).
 """
 
 from __future__ import annotations
@@ -12,6 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from cowshed.backends.rbd._errors import error_for_errno, map_rbd_errors
+
+#: bytes per ``aio_read`` (at most the object size; both are powers of two, so pieces never
+#: straddle an object boundary).
+READ_PIECE = 2 << 20
+#: bytes queued ahead of the consumer.
+READAHEAD_BYTES = 32 << 20
 
 
 class _Pending:
@@ -38,14 +49,15 @@ class _Pending:
         return self._data or b""
 
 
-def read_chunks(
-    image: Any, offset: int, end: int, chunk: int, depth: int, what: str
-) -> Iterator[bytes]:
-    """Yield ``image[offset:end]`` in pieces aligned to ``chunk``; closes ``image`` at the end.
+def read_chunks(image: Any, offset: int, end: int, object_size: int, what: str) -> Iterator[bytes]:
+    """Yield ``image[offset:end]`` in aligned pieces of ``READ_PIECE`` (or ``object_size`` if
+    smaller), ``READAHEAD_BYTES`` of them in flight; closes ``image`` at the end.
 
-    The first piece is short when ``offset`` is not aligned, so later reads hit whole objects.
-    Abandoning the iterator waits for the queued reads before closing the image.
+    The first piece is short when ``offset`` is not aligned, so later reads never straddle an
+    object. Abandoning the iterator waits for the queued reads before closing the image.
     """
+    chunk = min(READ_PIECE, object_size)
+    depth = max(1, READAHEAD_BYTES // chunk)
     queue: collections.deque[_Pending] = collections.deque()
     next_offset = offset
 

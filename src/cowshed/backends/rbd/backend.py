@@ -48,9 +48,6 @@ from cowshed.errors import AlreadyExists, CowshedError, InUse, InvalidRequest, N
 
 log = logging.getLogger(__name__)
 
-#: aio_reads queued ahead of the consumer.
-READAHEAD = 3
-
 
 class RbdBackend(RbdLayering):
     """A store of RBD images in ``rbd_store_pool``; one RADOS connection, thread-safe.
@@ -190,7 +187,7 @@ class RbdBackend(RbdLayering):
         if offset >= end:
             image.close()
             return iter(())
-        return read_chunks(image, offset, end, self.config.chunk_bytes, READAHEAD, what)
+        return read_chunks(image, offset, end, self.config.chunk_bytes, what)
 
     def stat(self, key: str) -> ObjectInfo:
         """Size and allocated bytes: the extents written to the image itself (not its parent).
