@@ -155,6 +155,32 @@ def test_leftovers_of_a_dead_spawn_are_removed(node_dir: Path, rbd_image_server:
         assert node.ctx.node.images_type is ImagesType.RBD
 
 
+def test_warm_clones_skip_the_snapshot_open_and_a_vanished_snapshot_means_download(
+        node_dir: Path, rbd_image_server: Server, ceph_cluster: DevCephCluster) -> None:
+    """The snapshot's facts are remembered after the first clone; when the snapshot goes behind
+    the node's back, the spawn decides again (here: no snapshot, so fetch and import)."""
+    with rbd_image_server.client() as client:
+        image = upload_image(client, make_raw(4 * MiB, {MiB: 0x17}), "raw")
+    with rbd_node(node_dir, rbd_image_server, ceph_cluster) as node:
+        rbd = node.ctx.rbd
+        opened: list[str] = []
+        real_open = rbd._open_source
+        rbd._open_source = lambda loc: opened.append(loc.image) or real_open(loc)  # type: ignore[method-assign]
+        for name in ("warm-1", "warm-2"):
+            assert node.spawn(SpawnRequest(name, image)).disk("disk").provision is Provision.CLONE
+        assert opened == [image]  # one open for both spawns
+        node.delete("warm-1")
+        node.delete("warm-2")
+        for args in (("snap", "unprotect"), ("snap", "rm")):
+            subprocess.run(["rbd", "-c", str(ceph_cluster.conf_path), *args,
+                            f"images/{image}@snap"], check=True, capture_output=True)
+        record = node.spawn(SpawnRequest("warm-3", image))
+        assert record.disk("disk").provision is Provision.IMPORT
+        assert read_rbd(ceph_cluster, record.disk("disk").path, MiB, 4) == b"\x17" * 4
+        assert opened == [image, image]
+        node.delete("warm-3")
+
+
 # -- booting real guests from RBD disks ------------------------------------------------------------
 
 

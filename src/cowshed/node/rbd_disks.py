@@ -27,7 +27,7 @@ from cowshed.domain.instance_disks import (
     SourceType,
     root_size,
 )
-from cowshed.errors import InvalidRequest, UnsupportedOperation
+from cowshed.errors import InvalidRequest, NotFound, UnsupportedOperation
 from cowshed.node.cache import BaseFile
 from cowshed.node.context import NodeContext
 from cowshed.node.disk_types import DiskJob, RootDisk
@@ -78,7 +78,13 @@ class RbdDiskType:
         name = disk_name(job.instance, job.name)
         loc = cloneable_location(self.ctx, image)
         if loc is not None:
-            return RootDisk(self._clone(job, image, loc, name), None)
+            try:
+                return RootDisk(self._clone(job, image, loc, name), None)
+            except NotFound:
+                # a remembered snapshot that has gone since: decide again from Ceph's answer
+                if not self.rbd.forget(loc.location):
+                    raise
+                return self.root(job, image, holds)
         if self.ctx.node.never_download_image_if_on_rbd:
             raise InvalidRequest(
                 f"image {image.id} cannot be cloned on this Ceph cluster (it is not raw, or no "
