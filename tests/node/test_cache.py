@@ -14,7 +14,7 @@ from cowshed.formats.qemu_img import QemuImg
 from cowshed.node.cache import base_name
 from cowshed.node.manager import NodeManager, SpawnRequest
 from tests.node.fake_glance import FakeImage, fake_glance
-from tests.node.helpers import MiB, make_raw, node_settings
+from tests.node.helpers import MiB, make_qcow2, make_raw, node_settings
 
 GOOD = make_raw(2 * MiB, {0: 1})
 
@@ -41,6 +41,33 @@ def test_bad_downloads_publish_nothing(node_dir: Path, image: FakeImage,
             with pytest.raises(error, match=message):
                 node.spawn(SpawnRequest("vm", "img"))
             _nothing_published(node, "img")
+
+
+def test_a_mismatch_found_after_the_conversion_publishes_nothing(node_dir: Path) -> None:
+    """The hashes trail the download and the qcow2 is converted meanwhile; the wrong
+    ``os_hash_value`` still stops the spawn before anything is published."""
+    data = make_qcow2(node_dir / "src.qcow2", 64 * MiB, {8 * MiB: 0x5c})
+    calls: list[str] = []
+    with fake_glance() as glance:
+        glance.images["img"] = FakeImage(data, disk_format="qcow2", os_hash_value="0" * 128)
+        with NodeManager(node_settings(node_dir, glance.url),
+                         qemu=QemuImg(audit=lambda c: calls.append(c.operation))) as node:
+            with pytest.raises(DataCorrupted, match="sha512"):
+                node.spawn(SpawnRequest("vm", "img"))
+            _nothing_published(node, "img")
+        assert "convert" in calls  # the conversion did run before the verdict
+        glance.images["img"] = FakeImage(data, disk_format="qcow2")
+        with NodeManager(node_settings(node_dir, glance.url)) as node:
+            base = node.ctx.cache.load(base_name("img"))
+            assert base is None
+            node.spawn(SpawnRequest("vm", "img"))
+            base = node.ctx.cache.load(base_name("img"))
+            assert base is not None and base.format == "raw" and base.source is not None
+            assert base.source.os_hash_value == hashlib.sha512(data).hexdigest()
+            assert base.source.checksum == hashlib.md5(data).hexdigest()
+            with base.path.open("rb") as fh:
+                fh.seek(8 * MiB)
+                assert fh.read(4) == b"\x5c" * 4
 
 
 def test_hostile_qcow2_never_reaches_qemu_img(node_dir: Path) -> None:

@@ -16,13 +16,16 @@ Protocol for one entry, under its lock (:mod:`cowshed.node.locks`):
   instance *while still holding the shared lock*. So clean-up, which needs the exclusive lock and
   re-checks the users inside it, can never remove a base between "found" and "recorded".
 * **fetch** (first spawn of an image): exclusive lock; re-check, then stream the data once:
-  md5 and the multihash are computed while the bytes arrive and compared to the image's
-  ``checksum`` / ``os_hash_value``; the format inspector sees every byte before qemu-img sees
-  any; ``force_raw_images`` converts through :func:`cowshed.formats.policy.convert_for_store`
-  (qemu-img info must agree, backing/data files refused, output fsynced and inspected). The
-  sidecar is written first and the base is published last, by rename, so after a crash the base
-  is either whole or absent. N spawns of one uncached image therefore cause one download: the
-  others wait on the lock and find the base published.
+  the format inspector sees every byte before qemu-img sees any; md5 and the multihash are
+  computed beside the download (:mod:`cowshed.node.hashing`, trailing it by a few chunks, so
+  the conversion can start while they finish) and compared to the image's ``checksum`` /
+  ``os_hash_value`` before anything is published — a mismatch publishes nothing, even when
+  qemu-img already converted the (inspected) bytes; ``force_raw_images`` converts through
+  :func:`cowshed.formats.policy.convert_for_store` (qemu-img info must agree, backing/data
+  files refused, output fsynced and inspected). The sidecar is written first and the base is
+  published last, by rename, so after a crash the base is either whole or absent. N spawns
+  of one uncached image therefore cause one download: the others wait on the lock and find
+  the base published.
 
 The work area of a fetch belongs to whoever holds the entry's exclusive lock; a new holder
 removes what a dead one left.
@@ -51,10 +54,16 @@ from cowshed.errors import (
     UnsupportedOperation,
 )
 from cowshed.formats.inspect import InspectorConfig, StreamInspector, inspect_file
-from cowshed.formats.policy import ConversionPolicy, ConversionTarget, convert_for_store
+from cowshed.formats.policy import (
+    ConversionPolicy,
+    ConversionResult,
+    ConversionTarget,
+    convert_for_store,
+)
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.formats.types import qemu_driver
 from cowshed.node.files import atomic_write_json, fsync_dir, read_json
+from cowshed.node.hashing import TrailingHashes
 from cowshed.node.imageservice import ImageMeta, ImageServiceClient
 from cowshed.node.locks import LockDir
 from cowshed.services.ingest import Ingest
@@ -190,13 +199,24 @@ class ImageCache:
         work = self.root / ".fetch" / name
         shutil.rmtree(work, ignore_errors=True)  # a dead fetcher's leftovers
         work.mkdir(parents=True)
+        algo = image.os_hash_algo or "sha512"
+        hashes = TrailingHashes(algo)
         try:
-            source = self._download(client, image, work)
-            self._publish(image, name, work, source)
+            size = self._download(client, image, work, hashes)
+            converted = self._convert(work, str(image.disk_format))
+            md5, multihash = hashes.result()  # the conversion ran while they finished
+            _verify_download(image, md5, algo, multihash)
+            source = SourceFacts(disk_format=str(image.disk_format), size=size, checksum=md5,
+                                 os_hash_algo=algo, os_hash_value=multihash)
+            self._publish(image, name, converted, source)
         finally:
+            hashes.close()
             shutil.rmtree(work, ignore_errors=True)
 
-    def _download(self, client: ImageServiceClient, image: ImageMeta, work: Path) -> SourceFacts:
+    def _download(self, client: ImageServiceClient, image: ImageMeta, work: Path,
+                  hashes: TrailingHashes) -> int:
+        """Receive, inspect and write the data as ``work/data``; the bytes go to ``hashes``
+        too, which may still be digesting them when this returns. The size received."""
         fmt = str(image.disk_format)
         writer: Writer
         if self.force_raw and _converted(fmt):
@@ -207,26 +227,28 @@ class ImageCache:
             store = FileBackend("node-cache", FileConfig(filesystem_store_datadir=str(work),
                                                          filesystem_store_file_perm=0o644))
             writer = store.open_writer("data", image.size)
-        algo = image.os_hash_algo or "sha512"
         ingest = Ingest(writer, expected_size=image.size, size_cap=SIZE_CAP,
-                        inspector=StreamInspector(fmt, config=self.inspector), hash_algo=algo)
+                        inspector=StreamInspector(fmt, config=self.inspector), hashing=False)
         try:
             for chunk in _prefetch(client.download(image.id)):
-                ingest.process(chunk)
+                ingest.process(chunk)  # size cap, inspector (before qemu-img sees a byte), write
+                hashes.feed(chunk)
             result = ingest.finish()
-            _verify_download(image, result.checksum, algo, result.os_hash_value)
             writer.commit()
         except BaseException:
             writer.abort()
             raise
-        return SourceFacts(disk_format=fmt, size=result.size, checksum=result.checksum,
-                           os_hash_algo=algo, os_hash_value=result.os_hash_value)
+        return result.size
 
-    def _publish(self, image: ImageMeta, name: str, work: Path, source: SourceFacts) -> None:
+    def _convert(self, work: Path, disk_format: str) -> ConversionResult:
+        """``work/data`` checked by qemu-img and, with ``force_raw_images``, converted."""
         target = ConversionTarget.RAW if self.force_raw else ConversionTarget.KEEP
         policy = ConversionPolicy(target=target, inspector=self.inspector)
-        result = convert_for_store(work / "data", source.disk_format, work / "converted", policy,
-                                   self.qemu)
+        return convert_for_store(work / "data", disk_format, work / "converted", policy,
+                                 self.qemu)
+
+    def _publish(self, image: ImageMeta, name: str, result: ConversionResult,
+                 source: SourceFacts) -> None:
         fmt = qemu_driver(result.disk_format)
         virtual = result.virtual_size if result.virtual_size is not None else result.size
         base = BaseFile(name=name, path=self.root / name, format=fmt, virtual_size=virtual,
