@@ -16,6 +16,7 @@ PUBLIC = [
     "AlreadyExists",
     "Backend",
     "BackendUnavailable",
+    "BackendUnreachable",
     "Capabilities",
     "ConfigError",
     "Conflict",

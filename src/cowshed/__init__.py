@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cowshed.errors import (
         AlreadyExists,
         BackendUnavailable,
+        BackendUnreachable,
         ConfigError,
         Conflict,
         CowshedError,
@@ -70,7 +71,8 @@ def _version() -> str:
         return "0+unknown"
 
 _ERRORS = (
-    "AlreadyExists", "BackendUnavailable", "ConfigError", "Conflict", "CowshedError",
+    "AlreadyExists", "BackendUnavailable", "BackendUnreachable", "ConfigError", "Conflict",
+    "CowshedError",
     "DataCorrupted", "DataDirInUse", "ExternalToolError", "Forbidden", "FormatMismatch", "Gone",
     "InUse", "InvalidRequest", "InvalidState", "InvalidStatusTransition", "NotFound",
     "RangeNotSatisfiable", "SizeMismatch", "StorageFull", "TooManyRequests", "Unauthorized",
@@ -107,6 +109,7 @@ __all__ = [
     "AlreadyExists",
     "Backend",
     "BackendUnavailable",
+    "BackendUnreachable",
     "Capabilities",
     "ConfigError",
     "Conflict",

@@ -139,6 +139,12 @@ class BackendUnavailable(CowshedError):
     """The storage backend could not be reached or answered with a transient failure."""
 
 
+class BackendUnreachable(BackendUnavailable):
+    """The backend's service did not answer in time (Ceph down or cut off): nothing is wrong
+    with the request or the settings, and the same call succeeds once it is back. Unlike a
+    misconfigured store, this never keeps the server from starting."""
+
+
 class ConfigError(CowshedError):
     """Settings are invalid; raised at start-up."""
 

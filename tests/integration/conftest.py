@@ -19,7 +19,7 @@ from cowshed.dev.ceph import DevCephCluster
 from cowshed.dev.ceph_conf import GiB
 
 
-def _require_ceph_binaries() -> None:
+def require_ceph_binaries() -> None:
     if shutil.which("ceph-mon") and shutil.which("ceph-osd"):
         return
     if os.environ.get("COWSHED_REQUIRE_CEPH"):
@@ -34,7 +34,7 @@ def _require_ceph_binaries() -> None:
 @pytest.fixture(scope="session")
 def ceph_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCephCluster]:
     """A running dev cluster (pools ``images`` and ``volumes``), torn down after the session."""
-    _require_ceph_binaries()
+    require_ceph_binaries()
     cluster = DevCephCluster(tmp_path_factory.mktemp("ceph"), osds=1, memstore_bytes=4 * GiB)
     cluster.up()
     try:

@@ -35,8 +35,10 @@ def test_cli_second_cluster_and_down_only_stops_its_own(
     runner = CliRunner()
     directory = tmp_path / "second"
     up = runner.invoke(dev, ["ceph", "up", "--dir", str(directory), "--osds", "2",
-                             "--memstore-gib", "1"])
+                             "--memstore-gib", "1", "--pool-size", "2"])
     assert up.exit_code == 0, up.output
+    # two copies on two OSDs of the one host, and the PGs got clean: CRUSH picks OSDs
+    assert "osd pool default size = 2" in (directory / "ceph.conf").read_text()
     assert f"conf: {directory / 'ceph.conf'}" in up.output
     fsid = up.output.split("fsid: ")[1].strip()
     assert fsid != ceph_cluster.fsid
@@ -71,3 +73,10 @@ def test_down_never_signals_a_foreign_pid(tmp_path: Path) -> None:
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_cli_refuses_more_copies_than_osds(tmp_path: Path) -> None:
+    result = CliRunner().invoke(dev, ["ceph", "up", "--dir", str(tmp_path / "c"), "--osds", "2",
+                                      "--pool-size", "3"])
+    assert result.exit_code == 2 and "pool size must be 1…2" in result.output, result.output
+    assert not (tmp_path / "c").exists()

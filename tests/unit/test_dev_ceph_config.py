@@ -82,3 +82,13 @@ def test_bindings_install_links_only_the_two_modules(tmp_path: Path) -> None:
 def test_bindings_missing_names_the_packages(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="python3-rados"):
         ceph_bindings.install(tmp_path, tmp_path / "nothing-here")
+
+
+def test_pool_size_and_osd_level_crush(tmp_path: Path) -> None:
+    text = render_conf(CephPaths(tmp_path), ConfSettings("f", 6790, 1 << 30, pool_size=2,
+                                                         pool_min_size=1))
+    assert "osd pool default size = 2" in text
+    assert "osd pool default min size = 1" in text
+    # copies go to distinct OSDs (all under one host), and a stopped OSD says so to the mon
+    assert "osd crush chooseleaf type = 0" in text
+    assert "osd fast shutdown = false" in text

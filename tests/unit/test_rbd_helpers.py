@@ -22,6 +22,7 @@ from cowshed.backends.rbd._writer import whole_buffer
 from cowshed.errors import (
     AlreadyExists,
     BackendUnavailable,
+    BackendUnreachable,
     InUse,
     InvalidRequest,
     NotFound,
@@ -83,7 +84,7 @@ def test_whole_buffer_is_the_callers_object_or_none() -> None:
         (-errno.EBUSY, InUse),
         (-errno.ENOSPC, StorageFull),
         (-errno.EDQUOT, StorageFull),
-        (-errno.ETIMEDOUT, BackendUnavailable),
+        (-errno.ETIMEDOUT, BackendUnreachable),
         (-errno.EIO, BackendUnavailable),
     ],
 )

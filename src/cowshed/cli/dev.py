@@ -41,11 +41,22 @@ def ceph() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Mon port (default: free).")
 @click.option("--memstore-gib", type=click.IntRange(1), default=4, show_default=True,
               help="RAM each OSD may use for data.")
+@click.option("--pool-size", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Copies of each object (at most --osds; each copy on its own OSD).")
+@click.option("--pool-min-size", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Copies that must be up for a PG to serve reads and writes.")
 @examples("cowshed dev ceph up",
-          "cowshed dev ceph up --dir /tmp/ceph --osds 3")
-def up(directory: Path, osds: int, port: int | None, memstore_gib: int) -> None:
+          "cowshed dev ceph up --dir /tmp/ceph --osds 3",
+          "cowshed dev ceph up --dir /tmp/ceph3 --osds 3 --pool-size 2")
+def up(directory: Path, osds: int, port: int | None, memstore_gib: int, pool_size: int,
+       pool_min_size: int) -> None:
     """Start the cluster; print the conf path and the fsid."""
-    cluster = DevCephCluster(directory, osds=osds, port=port, memstore_bytes=memstore_gib * GiB)
+    try:
+        cluster = DevCephCluster(directory, osds=osds, port=port,
+                                 memstore_bytes=memstore_gib * GiB, pool_size=pool_size,
+                                 pool_min_size=pool_min_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
     try:
         cluster.up()
     except CowshedError as exc:

@@ -86,9 +86,15 @@ class DevCephCluster:
         pools: Sequence[str] = DEFAULT_POOLS,
         pg_num: int = 16,
         start_timeout: float = 60.0,
+        pool_size: int = 1,
+        pool_min_size: int = 1,
     ) -> None:
         if osds < 1:
             raise ValueError("a cluster needs at least one OSD")
+        if not 1 <= pool_size <= osds:
+            raise ValueError(f"pool size must be 1…{osds} (one copy per OSD at most)")
+        if not 1 <= pool_min_size <= pool_size:
+            raise ValueError(f"pool min size must be 1…{pool_size} (the pool size)")
         self.paths = CephPaths(Path(dir).absolute())
         self.osds = osds
         self.port = port
@@ -96,6 +102,8 @@ class DevCephCluster:
         self.pools = tuple(pools)
         self.pg_num = pg_num
         self.start_timeout = start_timeout
+        self.pool_size = pool_size
+        self.pool_min_size = pool_min_size
         self.fsid: str | None = None
 
     @property
@@ -205,6 +213,48 @@ class DevCephCluster:
         finally:
             admin.close()
 
+    # -- OSD faults (for tests of a cluster that loses and regains an OSD) -----------------------
+
+    def stop_osd(self, osd_id: int) -> None:
+        """Stop ``osd.<id>`` cleanly (SIGTERM) and return once the mon has it down.
+
+        The OSD announces its shutdown to the mon (``osd fast shutdown`` is off), so the PGs it
+        served re-peer on their other copies at once; memstore saves its data to ``osd.<id>/``,
+        so :meth:`start_osd` brings it back with what it held, and recovery adds what it missed.
+        """
+        name = f"osd.{osd_id}"
+        pid_file = self.paths.pid_file(name)
+        pid = int(pid_file.read_text().strip() or 0) if pid_file.exists() else 0
+        _procs.stop(pid, self.conf_path, signal.SIGTERM, grace=self.start_timeout)
+        admin = CephAdmin(self.conf_path, connect_timeout=10)
+        try:
+            # a no-op when the OSD's own "mark me down" arrived; needed when it did not in time
+            admin.command("osd down", {"ids": [str(osd_id)]})
+            self._wait(lambda: not admin.osds_up().get(osd_id), time.monotonic() + 30,
+                       f"{name} down")
+        finally:
+            admin.close()
+
+    def start_osd(self, osd_id: int) -> None:
+        """Start ``osd.<id>`` again (after :meth:`stop_osd`) and return once the mon has it up."""
+        name = f"osd.{osd_id}"
+        self._spawn(name, ["ceph-osd", "-c", str(self.conf_path), "-i", str(osd_id), "-f"])
+        admin = CephAdmin(self.conf_path, connect_timeout=10)
+        try:
+            self._wait(lambda: bool(admin.osds_up().get(osd_id)),
+                       time.monotonic() + self.start_timeout, f"{name} up")
+        finally:
+            admin.close()
+
+    def wait_clean(self, timeout: float | None = None) -> None:
+        """Return once every PG is active+clean (recovery done); ExternalToolError on timeout."""
+        admin = CephAdmin(self.conf_path, connect_timeout=10)
+        try:
+            self._wait(lambda: set(admin.pg_summary()) == {"active+clean"},
+                       time.monotonic() + (timeout or self.start_timeout), "PGs clean")
+        finally:
+            admin.close()
+
     # -- steps ----------------------------------------------------------------------------------
 
     def _start_mon(self) -> ConfSettings:
@@ -212,7 +262,8 @@ class DevCephCluster:
         fsid = str(uuid.uuid4())
         last_error = ""
         for _ in range(_PORT_ATTEMPTS):
-            settings = ConfSettings(fsid, self.port or free_port(), self.memstore_bytes)
+            settings = ConfSettings(fsid, self.port or free_port(), self.memstore_bytes,
+                                    self.pool_size, self.pool_min_size)
             self.paths.conf.write_text(render_conf(self.paths, settings))
             shutil.rmtree(self.paths.mon_data, ignore_errors=True)
             self._run(["monmaptool", "--create", "--clobber", "--fsid", fsid,

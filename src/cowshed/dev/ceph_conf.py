@@ -74,6 +74,9 @@ class ConfSettings:
     fsid: str
     port: int
     memstore_bytes: int
+    #: copies of each object new pools keep, and how many must be up to serve I/O.
+    pool_size: int = 1
+    pool_min_size: int = 1
 
     @property
     def mon_addr(self) -> str:
@@ -91,8 +94,6 @@ _FIXED_GLOBAL = (
     "cluster addr = 127.0.0.1",
     "log to stderr = false",
     "err to stderr = false",
-    "osd pool default size = 1",
-    "osd pool default min size = 1",
     "osd pool default pg autoscale mode = off",
     "mon allow pool size one = true",
     "mon allow pool delete = true",
@@ -106,6 +107,8 @@ _FIXED_GLOBAL = (
     "osd class update on start = false",
     "osd client watch timeout = 10",
     "osd objectstore = memstore",
+    "osd crush chooseleaf type = 0",
+    "osd fast shutdown = false",
 )
 
 #: clients (tests, the backend, the rbd CLI) share the name client.admin: one admin socket or
@@ -121,7 +124,13 @@ def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
     * ``osd crush update on start`` / ``osd class update on start`` off: the OSD's own CRUSH
       placement at boot can make a fresh OSD exit; the cluster adds OSDs to CRUSH itself.
     * ``paxos propose interval`` short: map changes (pool create, OSD boot) commit in ~50 ms.
-    * pool size 1 and no redundancy warnings: one host, one copy, and tests want HEALTH_OK-ish.
+    * pool size 1 by default and no redundancy warnings: one host, one copy, and tests want
+      HEALTH_OK-ish. With several OSDs a larger ``pool_size`` keeps copies on distinct OSDs:
+      ``osd crush chooseleaf type = 0`` makes the default CRUSH rule pick OSDs, not hosts
+      (all OSDs sit under one host bucket).
+    * ``osd fast shutdown`` off: a stopped OSD (SIGTERM) tells the mon it is going down at once,
+      so its PGs re-peer on the surviving copies without waiting for heartbeat grace, and
+      memstore saves its contents, so the OSD comes back with what it held.
     * ``mon data avail`` thresholds low: the mon shuts down at ``crit`` free space, and a busy
       shared disk is not a reason for a dev cluster to die.
     * ``ms bind msgr2`` off: one v1 address is all a loopback cluster needs.
@@ -137,6 +146,8 @@ def render_conf(paths: CephPaths, settings: ConfSettings) -> str:
         f"admin socket = {paths.run_dir}/$name.asok",
         f"log file = {paths.log_dir}/$name.log",
         f"memstore device bytes = {settings.memstore_bytes}",
+        f"osd pool default size = {settings.pool_size}",
+        f"osd pool default min size = {settings.pool_min_size}",
     ]
     tail = [
         "[mon]",

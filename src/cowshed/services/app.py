@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from cowshed.db.engine import create_engine
 from cowshed.db.identity import IdentityRepository
 from cowshed.db.repository import Repository
 from cowshed.domain.context import RequestContext, local_admin
-from cowshed.errors import ConfigError
+from cowshed.errors import BackendUnreachable, ConfigError
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.context import Deps
 from cowshed.services.health import HealthChecker
@@ -36,6 +37,8 @@ from cowshed.services.pools import Pools
 from cowshed.services.recovery import RecoveryReport, recover
 from cowshed.services.stores import StoreSet
 from cowshed.services.volumes import VolumeService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,8 +83,20 @@ class Services:
         return bootstrap(self.identity.repo, self.settings, auth_url)
 
     def recover(self) -> RecoveryReport:
-        report = recover(self.deps)
-        volumes = self.volumes.recover()
+        """Start-up reconciliation of images, then volumes. A store that does not answer (Ceph
+        down) stops that part with a warning instead of keeping the server from starting: its
+        requests answer 503 until it is back, and the next start reconciles what is left. A
+        misconfigured store (no ceph.conf, no pool) still refuses the start."""
+        try:
+            report = recover(self.deps)
+        except BackendUnreachable as exc:
+            log.warning("image recovery stopped, a store is unreachable: %s", exc.message)
+            report = RecoveryReport(0, 0, 0, 0)
+        try:
+            volumes = self.volumes.recover()
+        except BackendUnreachable as exc:
+            log.warning("volume recovery stopped, a backend is unreachable: %s", exc.message)
+            return report
         return replace(report, volumes_recovered=volumes.volumes_recovered,
                        snapshots_recovered=volumes.snapshots_recovered,
                        volume_orphans_removed=volumes.orphans_removed)

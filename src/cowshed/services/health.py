@@ -11,12 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from cowshed.backends.base import Backend
-from cowshed.errors import CowshedError
+from cowshed.errors import BackendUnavailable, BackendUnreachable, CowshedError
 from cowshed.services.context import Deps
 
 #: a key no object ever has (keys of images and volumes are UUIDs).
@@ -92,3 +92,45 @@ def _store_probe(backend: Backend) -> Callable[[], str]:
         return backend.kind
 
     return probe
+
+
+#: seconds a request waits for a backend's reachability probe before answering 503 itself.
+#: It bounds the wait even where the backend's own timeouts are off (an RBD store with
+#: ``rados_connect_timeout = -1`` waits for Ceph forever).
+PROBE_TIMEOUT = 10.0
+
+
+class BackendGate:
+    """Refuses work up front (BackendUnavailable → 503) on a backend that does not answer.
+
+    Long operations that run after the request was accepted (a volume create, delete, clone)
+    can only end in an error status once the backend is gone; checking reachability first lets
+    the request itself fail with a clear 503 and change nothing. The probe is the health
+    check's (an ``exists`` of a key no object has: one Ceph round trip, one ``stat`` for files);
+    at most one probe per backend runs at a time and concurrent requests share it, so a hung
+    backend holds one thread of ``pool``, not one per request.
+    """
+
+    def __init__(self, pool: Executor, timeout: float = PROBE_TIMEOUT) -> None:
+        self._pool = pool
+        self.timeout = timeout
+        self._running: dict[int, Future[str]] = {}
+        self._lock = threading.Lock()
+
+    def require(self, backend: Backend, what: str) -> None:
+        """Return once ``backend`` answered a probe; BackendUnavailable naming ``what`` (the
+        store, for the message) when it failed or did not answer within ``timeout``."""
+        with self._lock:
+            probe = self._running.get(id(backend))
+            if probe is None or probe.done():
+                probe = self._pool.submit(_store_probe(backend))
+                self._running[id(backend)] = probe
+        try:
+            probe.result(timeout=self.timeout)
+        except FutureTimeout:
+            raise BackendUnreachable(f"{what} is unavailable: its backend did not answer "
+                                     f"within {self.timeout:g} s") from None
+        except CowshedError as exc:
+            unusable = BackendUnreachable if isinstance(exc, BackendUnreachable) \
+                else BackendUnavailable
+            raise unusable(f"{what} is unavailable: {exc.message}") from exc

@@ -21,7 +21,13 @@ from urllib.parse import quote
 
 from cowshed.backends.rbd._config import RbdConfig
 from cowshed.backends.rbd._errors import map_rbd_errors
-from cowshed.errors import BackendUnavailable, ConfigError, CowshedError, InvalidRequest
+from cowshed.errors import (
+    BackendUnavailable,
+    BackendUnreachable,
+    ConfigError,
+    CowshedError,
+    InvalidRequest,
+)
 
 #: the snapshot every committed write gets, protected, as glance_store names it.
 SNAP_NAME = "snap"
@@ -164,8 +170,11 @@ class Cluster:
                 return self._conn
             except CowshedError as exc:
                 # Whatever librados says here (a missing pool or conf file looks like ENOENT),
-                # the store is unusable: that is "unavailable", never "object not found".
-                raise BackendUnavailable(
+                # the store is unusable: that is "unavailable", never "object not found"; a
+                # cluster that did not answer in time stays "unreachable" (it may come back).
+                unusable = BackendUnreachable if isinstance(exc, BackendUnreachable) \
+                    else BackendUnavailable
+                raise unusable(
                     f"store {self.store!r}: cannot use Ceph pool "
                     f"{self.config.rbd_store_pool!r}: {exc.message}"
                 ) from exc

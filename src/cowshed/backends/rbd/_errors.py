@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from cowshed.errors import (
     AlreadyExists,
     BackendUnavailable,
+    BackendUnreachable,
     CowshedError,
     Forbidden,
     InUse,
@@ -32,6 +33,9 @@ _BY_ERRNO: dict[int, tuple[type[CowshedError], str]] = {
     errno.EROFS: (Forbidden, "read-only image or snapshot"),
     errno.EINVAL: (InvalidRequest, "invalid argument"),
     errno.ERANGE: (InvalidRequest, "argument out of range"),
+    # librados gives up after rados_osd_op_timeout / rados_mon_op_timeout /
+    # client_mount_timeout (all set by rados_connect_timeout) when no daemon answers
+    errno.ETIMEDOUT: (BackendUnreachable, "Ceph did not answer in time (cluster unreachable?)"),
 }
 
 

@@ -217,7 +217,17 @@ class OverlayStore:
             self._publish(tmp, target)
 
     def delete(self, key: str) -> None:
-        """The active layer and every frozen file; InUse if a clone reads a frozen file."""
+        """The active layer and every frozen file; InUse if a clone reads a frozen file.
+        NotFound for a volume that never got its file (a failed create); its lock file, made
+        by taking the lock, goes either way."""
+        try:
+            self._delete(key)
+        except NotFound:
+            (self.root / ".locks" / key).unlink(missing_ok=True)
+            raise
+        (self.root / ".locks" / key).unlink(missing_ok=True)
+
+    def _delete(self, key: str) -> None:
         with self._lock(key):
             active = self._require(key)
             own = self._own_frozen(key)
@@ -228,7 +238,6 @@ class OverlayStore:
             for frozen in own:  # the active file last: a crash leaves it to retry with
                 frozen.unlink(missing_ok=True)
             active.unlink()
-        (self.root / ".locks" / key).unlink(missing_ok=True)
 
     # -- snapshots ------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from cowshed.domain.volumes import Caller, Progress
 from cowshed.errors import NotFound
 from cowshed.formats.qemu_img import QemuImg, default_qemu_img
 from cowshed.services.context import Deps
+from cowshed.services.health import BackendGate
 from cowshed.services.volumes.config import ClonePolicy, VolumeBackendSpec, build_backend
 from cowshed.services.volumes.stores import VolumeStore
 from cowshed.services.volumes.types import VolumeTypes
@@ -90,6 +91,7 @@ class Runtime:
         # decide for volume rows as for images and tasks
         self.worker = deps.owners.id
         self._backends: dict[str, VolumeBackendSpec] = {}
+        self.gate = BackendGate(deps.pools.blocking)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cowshed-volume")
         self._running: dict[str, Future[None]] = {}
@@ -125,6 +127,14 @@ class Runtime:
     def store(self, type_name: str) -> VolumeStore:
         """The store of a volume type (by the type's backend)."""
         return self.backend(type_name).store
+
+    def require_reachable(self, *type_names: str) -> None:
+        """BackendUnavailable (503) unless the backend of each volume type answers now: called
+        before a request hands backend work to a worker, so an unreachable backend fails the
+        request and changes nothing, instead of leaving the volume in an error status."""
+        for name in dict.fromkeys(type_names):
+            self.gate.require(self.store(name).backend,
+                              f"Volume backend {self.backend_name(name)!r}")
 
     def policy(self, type_name: str) -> ClonePolicy:
         return self.backend(type_name).policy

@@ -84,6 +84,8 @@ class VolumeService(SnapshotMethods, AttachmentMethods, TransferMethods, Service
                                  image_id=image_id, snapshot_id=snapshot_id,
                                  source_volid=source_volid, visible=self._access.volume)
         self._quotas.check(caller.project_id, volumes=1, gigabytes=req.size)
+        sources = [req.source.volume_type] if req.source is not None else []
+        self.rt.require_reachable(req.volume_type, *sources)
         volume = self._creator.record(caller, req, name=name, description=description,
                                       metadata=metadata, availability_zone=availability_zone,
                                       multiattach=multiattach)
@@ -179,6 +181,7 @@ class VolumeService(SnapshotMethods, AttachmentMethods, TransferMethods, Service
         if cascade and any(s.status not in (SnapshotStatus.AVAILABLE, SnapshotStatus.ERROR)
                            for s in snaps):
             raise InvalidState("Invalid volume: a snapshot is busy; cascade delete refused")
+        self.rt.require_reachable(volume.volume_type)
         deleting = self.rt.db.update_volume(volume_id, expect=expect,
                                             status=VolumeStatus.DELETING,
                                             worker=self.rt.worker, heartbeat_at=utcnow())
@@ -194,6 +197,7 @@ class VolumeService(SnapshotMethods, AttachmentMethods, TransferMethods, Service
                                f"than current size. (current: {volume.size}, extended: "
                                f"{new_size}).")
         self._quotas.check(volume.project_id, gigabytes=new_size - volume.size)
+        self.rt.require_reachable(volume.volume_type)
         extending = self.rt.db.update_volume(
             volume_id, expect=[VolumeStatus.AVAILABLE, VolumeStatus.IN_USE],
             status=VolumeStatus.EXTENDING, previous_status=volume.status,
@@ -236,6 +240,7 @@ class VolumeService(SnapshotMethods, AttachmentMethods, TransferMethods, Service
         if volume.status is not VolumeStatus.AVAILABLE:
             raise InvalidState(f"Invalid volume: Volume status must be available to revert, "
                                f"it is {volume.status}.")
+        self.rt.require_reachable(volume.volume_type)
         self.rt.db.update_snapshot(snap.id, expect=[SnapshotStatus.AVAILABLE],
                                    status=SnapshotStatus.RESTORING)
         try:
@@ -272,6 +277,7 @@ class VolumeService(SnapshotMethods, AttachmentMethods, TransferMethods, Service
                                    "protected": protected}
         if visibility is not None:
             body["visibility"] = visibility
+        self.rt.require_reachable(volume.volume_type)
         image = self._images.create(context_of(caller), body)
         try:
             uploading = self.rt.db.update_volume(

@@ -47,6 +47,7 @@ class SnapshotMethods(ServiceBase):
             raise InvalidState(f"Invalid volume: volume type {volume.volume_type!r} cannot "
                                "snapshot an attached volume (qcow2 overlays); detach it first.")
         self._quotas.check(volume.project_id, snapshots=1, gigabytes=volume.size)
+        self.rt.require_reachable(volume.volume_type)
         snap = new_snapshot(caller, volume, name, description, metadata, self.rt.worker)
         self.rt.db.insert_snapshot(snap)
         self.rt.submit(snap.id, "snapshot", lambda: self._ops.snapshot_create(volume, snap))
@@ -95,6 +96,7 @@ class SnapshotMethods(ServiceBase):
         expect = set(SnapshotStatus) if force else {SnapshotStatus.AVAILABLE,
                                                     SnapshotStatus.ERROR,
                                                     SnapshotStatus.ERROR_DELETING}
+        self.rt.require_reachable(self.rt.db.get_volume(snap.volume_id).volume_type)
         deleting = self.rt.db.update_snapshot(snapshot_id, expect=expect,
                                               status=SnapshotStatus.DELETING,
                                               worker=self.rt.worker, heartbeat_at=utcnow())
