@@ -83,10 +83,11 @@ class Services:
         return bootstrap(self.identity.repo, self.settings, auth_url)
 
     def recover(self) -> RecoveryReport:
-        """Start-up reconciliation of images, then volumes. A store that does not answer (Ceph
-        down) stops that part with a warning instead of keeping the server from starting: its
-        requests answer 503 until it is back, and the next start reconciles what is left. A
-        misconfigured store (no ceph.conf, no pool) still refuses the start."""
+        """Reconciliation of images, then volumes (at start-up and after each maintenance
+        sweep). A store that does not answer (Ceph down) stops that part with a warning instead
+        of keeping the server from starting (or filling the log with tracebacks): its requests
+        answer 503 until it is back, and the next sweep reconciles what is left. A misconfigured
+        store (no ceph.conf, no pool) still refuses the start."""
         try:
             report = recover(self.deps)
         except BackendUnreachable as exc:
