@@ -9,6 +9,7 @@ real database are checked in tests/api/test_list_patch_properties.py.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode
@@ -18,9 +19,12 @@ from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
 from cowshed.api.image.query import API_SORT_KEYS, parse_list_query
+from cowshed.api.image.tasks import MAX_LIMIT as TASK_MAX_LIMIT
+from cowshed.api.image.tasks import parse_task_query
 from cowshed.config import Settings
 from cowshed.domain.images import CONTAINER_FORMATS, DISK_FORMATS
 from cowshed.domain.query import Filter, ImageQuery
+from cowshed.domain.tasks import TASK_SORT_KEYS
 from cowshed.errors import InvalidRequest
 
 CI = settings(derandomize=True, database=None, deadline=None, max_examples=150)
@@ -128,3 +132,37 @@ def test_in_lists_keep_their_items(column: str, data: st.DataObject) -> None:
 def test_properties_and_tags_pass_through(props: dict[str, str], tags: list[str]) -> None:
     query = parse([*props.items(), *(("tag", t) for t in tags)])
     assert dict(query.properties) == props and list(query.tags) == tags
+
+
+TASK_KEYS = ["limit", "marker", "sort_key", "sort_dir", "status", "type", "x"]
+TASK_VALUES = ["", "0", "-1", "1000", "1001", "id", "type", "status", "created_at", "asc",
+               "desc", "pending", "success", "import", "api_image_import",
+               "0e7c5d9c-5c3f-4c44-9b7a-5b0f7e0a6f11", "{0e7c5d9c-5c3f-4c44-9b7a-5b0f7e0a6f11}"]
+
+
+@CI
+@given(items=st.lists(st.tuples(st.sampled_from(TASK_KEYS),
+                                st.sampled_from(TASK_VALUES) | st.text(max_size=20)),
+                      max_size=6))
+def test_any_task_query_parses_or_is_a_400(items: list[tuple[str, str]]) -> None:
+    """GET /v2/tasks: the same contract as the image list (api/image/tasks.py)."""
+    try:
+        query = parse_task_query(QueryParams(urlencode(items)))
+    except InvalidRequest:
+        return
+    assert 0 <= query.limit <= TASK_MAX_LIMIT
+    assert query.sort_key in TASK_SORT_KEYS
+    if query.marker is not None:
+        uuid.UUID(query.marker)  # only a UUID gets as far as the database
+
+
+@CI
+@given(marker=st.uuids(), limit=st.integers(0, 5000),
+       sort_key=st.sampled_from(TASK_SORT_KEYS), ascending=st.booleans())
+def test_task_queries_round_trip(marker: uuid.UUID, limit: int, sort_key: str,
+                                 ascending: bool) -> None:
+    query = parse_task_query(QueryParams(urlencode(
+        {"marker": str(marker), "limit": limit, "sort_key": sort_key,
+         "sort_dir": "asc" if ascending else "desc"})))
+    assert (query.marker, query.limit, query.sort_key, query.ascending) == (
+        str(marker), min(limit, TASK_MAX_LIMIT), sort_key, ascending)
