@@ -91,3 +91,19 @@ def test_the_server_hands_out_the_description(client: TestClient) -> None:
         assert resp.status_code == 200, resp.text
         assert resp.headers["content-type"].startswith("application/yaml")
         assert yaml.safe_load(resp.text) == spec()
+
+
+def test_single_store_answers_are_described(client: TestClient) -> None:
+    """The fuzz run uses two stores; with one, the store operations are 404, as described."""
+    paths = spec()["paths"]
+    image = client.post("/v2/images", json={}).json()
+    for method, url, described in (
+            ("GET", "/v2/info/stores", "/v2/info/stores"),
+            ("GET", "/v2/info/stores/detail", "/v2/info/stores/detail"),
+            ("DELETE", f"/v2/stores/fast/{image['id']}", "/v2/stores/{store}/{image_id}")):
+        resp = client.request(method, url, headers={"Accept": "application/json"})
+        assert resp.status_code == 404, (url, resp.text)
+        assert "404" in paths[described][method.lower()]["responses"]
+    resp = client.get(f"/v2/images/{image['id']}/file", params={"prefer": "fast"})
+    assert resp.status_code == 400
+    assert "400" in paths["/v2/images/{image_id}/file"]["get"]["responses"]

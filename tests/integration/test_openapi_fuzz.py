@@ -57,7 +57,7 @@ schema = schemathesis.openapi.from_path(SPEC)
 
 #: two file stores and every optional field shown, so the multistore operations (store
 #: info, delete from one store, X-Image-Meta-Store) and the optional image fields are reached
-#: too; the single-store answers (404 for store info) are covered by the API tests.
+#: too; the single-store answers (404 for store info) are checked in tests/api/test_openapi.py.
 CONFIG = """
 default_backend = "fast"
 show_image_direct_url = true
