@@ -21,15 +21,17 @@ from click.testing import CliRunner
 
 from cowshed.cli.main import COMMANDS, main
 
-#: ``cowshed X`` runs this, then writes sorted(sys.modules) as JSON to argv[1].
+#: runs ``cowshed`` with each later argument (words separated by ';'), then writes
+#: sorted(sys.modules) as JSON to argv[1].
 _PROBE = """
 import json, sys
 from cowshed.cli.main import main
-out, argv = sys.argv[1], sys.argv[2:]
-try:
-    main(argv, prog_name="cowshed")
-except SystemExit:
-    pass
+out, commands = sys.argv[1], sys.argv[2:]
+for command in commands:  # several commands (';'-separated words) in one interpreter
+    try:
+        main(command.split(";"), prog_name="cowshed")
+    except SystemExit:
+        pass
 with open(out, "w") as f:
     json.dump(sorted(sys.modules), f)
 """
@@ -40,10 +42,12 @@ HEAVY = ("sqlalchemy", "alembic", "uvicorn", "starlette", "prometheus_client", "
          "cowshed.backends", "cowshed.formats")
 
 
-def _loaded(tmp_path: Path, *argv: str) -> set[str]:
+def _loaded(tmp_path: Path, *argv: str, more: tuple[tuple[str, ...], ...] = ()) -> set[str]:
+    """The modules loaded by ``cowshed *argv`` (then each of ``more``) in a fresh interpreter."""
     out = tmp_path / "modules.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COWSHED_", "OS_"))}
-    subprocess.run([sys.executable, "-c", _PROBE, str(out), *argv], env=env, cwd=tmp_path,
+    commands = [";".join(c) for c in (argv, *more)]
+    subprocess.run([sys.executable, "-c", _PROBE, str(out), *commands], env=env, cwd=tmp_path,
                    capture_output=True, check=True, timeout=120)
     return set(json.loads(out.read_text()))
 
@@ -67,8 +71,15 @@ def test_help_and_group_help_import_no_command_module(tmp_path: Path) -> None:
     assert "httpx" not in loaded
 
 
-def test_image_help_and_http_list_load_no_library(tmp_path: Path) -> None:
-    assert _heavy(_loaded(tmp_path, "image", "--help")) == []
+def test_the_help_of_every_group_loads_no_library(tmp_path: Path) -> None:
+    """``cowshed GROUP --help`` imports that group's module, not what its commands use."""
+    groups = [(name, "--help") for name in sorted(COMMANDS) if name != "serve"]
+    loaded = _loaded(tmp_path, *groups[0], more=tuple(groups[1:]))
+    assert {"cowshed.cli.volumes", "cowshed.cli.identity", "cowshed.cli.node"} <= loaded
+    assert _heavy(loaded) == [] and "httpx" not in loaded
+
+
+def test_http_list_loads_no_library(tmp_path: Path) -> None:
     # a refused connection ends the command after the HTTP door has been opened and used
     loaded = _loaded(tmp_path, "image", "--os-image-url", f"http://127.0.0.1:{_closed_port()}",
                      "list")

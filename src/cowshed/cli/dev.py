@@ -12,8 +12,6 @@ from pathlib import Path
 import click
 
 from cowshed.cli.common import examples
-from cowshed.dev.ceph import DevCephCluster
-from cowshed.dev.ceph_conf import GiB
 from cowshed.errors import CowshedError
 
 #: where ``cowshed dev ceph`` keeps its cluster unless told otherwise.
@@ -51,6 +49,9 @@ def ceph() -> None:
 def up(directory: Path, osds: int, port: int | None, memstore_gib: int, pool_size: int,
        pool_min_size: int) -> None:
     """Start the cluster; print the conf path and the fsid."""
+    from cowshed.dev.ceph import DevCephCluster  # here: --help needs none of it
+    from cowshed.dev.ceph_conf import GiB
+
     try:
         cluster = DevCephCluster(directory, osds=osds, port=port,
                                  memstore_bytes=memstore_gib * GiB, pool_size=pool_size,
@@ -70,6 +71,8 @@ def up(directory: Path, osds: int, port: int | None, memstore_gib: int, pool_siz
 @examples("cowshed dev ceph down")
 def down(directory: Path) -> None:
     """Stop this directory's daemons and remove the cluster's state (logs are kept)."""
+    from cowshed.dev.ceph import DevCephCluster
+
     DevCephCluster(directory).down()
     click.echo(f"stopped {directory}")
 
@@ -82,6 +85,8 @@ def status(directory: Path) -> None:
 
     Exits 1 unless the cluster runs with every PG active+clean (handy in scripts).
     """
+    from cowshed.dev.ceph import DevCephCluster
+
     try:
         state = DevCephCluster(directory).status()
     except CowshedError as exc:

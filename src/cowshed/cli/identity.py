@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,14 +18,16 @@ from cowshed.cli.common import CowshedGroup, deployment_options, examples
 from cowshed.cli.common import library as open_library
 from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.domain.identity import Assignment, Project, Role, User
-from cowshed.services.app import Services
-from cowshed.services.identity.bootstrap import ensure_roles
-from cowshed.services.identity.service import UserChanges
+
+if TYPE_CHECKING:  # the library is imported when a command runs, not by --help
+    from cowshed.services.app import Services
 
 
 @contextmanager
 def library(data_dir: Path | None, config_file: Path | None) -> Iterator[Services]:
     """The library, with the roles every deployment has (admin, member, reader) in place."""
+    from cowshed.services.identity.bootstrap import ensure_roles
+
     with open_library(data_dir, config_file) as svc:
         ensure_roles(svc.identity.repo)
         yield svc
@@ -105,6 +107,8 @@ def user_set(data_dir: Path | None, config_file: Path | None, name: str, passwor
     with library(data_dir, config_file) as svc:
         ctx = svc.admin_context()
         found = svc.identity.find_user(ctx, name)
+        from cowshed.services.identity.service import UserChanges
+
         svc.identity.update_user(ctx, found.id, UserChanges(password=password, enabled=enabled))
 
 

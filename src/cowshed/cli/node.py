@@ -11,11 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from cowshed.cli.common import (
     CONFIG_HELP,
@@ -27,8 +25,10 @@ from cowshed.cli.common import (
 )
 from cowshed.cli.output import output_options, show_record, show_records
 from cowshed.domain.instance_disks import Flavor, InstanceRecord
-from cowshed.node.manager import NodeManager, SnapshotRequest, SpawnRequest
 from cowshed.node.settings import ImagesType
+
+if TYPE_CHECKING:  # the manager (and its HTTP client) is imported when a command runs
+    from cowshed.node.manager import NodeManager
 
 
 @click.group(cls=CowshedGroup)
@@ -45,6 +45,8 @@ def node(ctx: click.Context, config_file: Path | None, data_dir: Path | None) ->
 @contextmanager
 def _manager(ctx: click.Context) -> Iterator[NodeManager]:
     data_dir, config_file = ctx.obj
+    from cowshed.node.manager import NodeManager
+
     with NodeManager(settings_for(data_dir, config_file)) as manager:
         yield manager
 
@@ -86,6 +88,8 @@ def spawn(ctx: click.Context, instance: str, image_id: str | None, boot_volume: 
     """Create the disks of INSTANCE from an image (fetched once per host)."""
     if bool(image_id) == bool(boot_volume):
         raise click.UsageError("give --image or --boot-volume, one of them")
+    from cowshed.node.manager import SpawnRequest
+
     request = SpawnRequest(
         instance=instance, image_id=image_id or "", boot_volume=boot_volume,
         flavor=Flavor(root_gb=root_gb, ephemeral_gb=ephemeral_gb, swap_mb=swap_mb),
@@ -109,6 +113,9 @@ def spawn(ctx: click.Context, instance: str, image_id: str | None, boot_volume: 
 
 
 def _show_instance(record: InstanceRecord) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"instance {record.instance} ({record.images_type})")
     for column in ("disk", "target", "format", "size", "provision", "source"):
         table.add_column(column)
@@ -151,6 +158,8 @@ def snapshot(ctx: click.Context, instance: str, name: str, live: bool, domain: s
     if (domain or qmp) and not live:
         raise click.UsageError("--domain and --qmp go with --live")
     with _manager(ctx) as manager:
+        from cowshed.node.manager import SnapshotRequest
+
         result = manager.snapshot(SnapshotRequest(instance, name, live=live, domain=domain,
                                                   qmp=qmp))
     image = result.image
@@ -191,6 +200,9 @@ def cache_list(ctx: click.Context, output: str, columns: tuple[str, ...]) -> Non
     if output != "table" or columns:
         show_records([e.record() for e in entries], output, columns)
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table()
     for column in ("name", "kind", "image", "format", "virtual size", "on disk", "age", "users"):
         table.add_column(column)

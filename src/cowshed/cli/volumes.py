@@ -13,19 +13,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from rich.tree import Tree
 
 from cowshed.cli.common import CowshedGroup, deployment_options, examples, library
 from cowshed.cli.output import output_options, resolve, show_record, show_records
 from cowshed.domain.query import VolumeQuery
 from cowshed.domain.volumes import Caller, LineageNode, Snapshot, Volume
 from cowshed.errors import NotFound
-from cowshed.services.volumes import VolumeService
+
+if TYPE_CHECKING:  # the library and rich are imported when a command runs, not by --help
+    from rich.tree import Tree
+
+    from cowshed.services.volumes import VolumeService
 
 T = TypeVar("T")
 #: the project commands act in unless --project says otherwise (the API's noauth default).
@@ -90,6 +91,15 @@ def wait_for(svc: VolumeService, object_id: str, label: str, show: bool,
     it (bytes copied or converted) when there is any."""
     if not show:
         return wait(object_id, 3600.0)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                         TaskProgressColumn(), TimeElapsedColumn(),
                         console=Console(stderr=True), transient=True)
@@ -295,6 +305,9 @@ def lineage(ref: str, output: str, columns: tuple[str, ...], project: str,
     elif output != "table":
         show_record(tree.as_dict(), output)
     else:
+        from rich.console import Console
+        from rich.tree import Tree
+
         root = Tree(_label(tree))
         _grow(root, tree)
         Console(width=200 if not Console().is_terminal else None).print(root)
