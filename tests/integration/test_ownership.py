@@ -8,32 +8,15 @@ owner's work is reclaimed within seconds.
 
 from __future__ import annotations
 
-import itertools
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
+from tests.integration._multi import FAST, MiB, SlowUpload, children, fresh_database, wait_for
 from tests.integration._server import Server, create_image, upload_ok
-
-MiB = 1 << 20
-_databases = itertools.count()
-#: short enough for a test, long enough that a loaded machine never misses a heartbeat.
-FAST = 'owner_lease = 10\nmaintenance_interval = 1\n'
-
-
-def fresh_database(postgres_url: str) -> str:
-    name = f"cowshed_own_{os.getpid()}_{next(_databases)}"
-    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -51,37 +34,9 @@ def start(data_dir: Path, config: Path, name: str, *args: str) -> Server:
     return server
 
 
-class SlowUpload:
-    """An upload sent in two halves over a raw socket, the second half on demand."""
-
-    def __init__(self, server: Server, image_id: str, size: int) -> None:
-        self.data = os.urandom(size)
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=120)
-        self.sock.sendall((f"PUT /v2/images/{image_id}/file HTTP/1.1\r\nHost: x\r\n"
-                           "Content-Type: application/octet-stream\r\n"
-                           f"Content-Length: {size}\r\n\r\n").encode() + self.data[: size // 2])
-
-    def finish(self) -> bytes:
-        """The answer's head; empty when the server went away (a killed process)."""
-        try:
-            self.sock.sendall(self.data[len(self.data) // 2:])
-            return self.sock.recv(4096)
-        except OSError:
-            return b""
-        finally:
-            self.sock.close()
-
-
 def status(server: Server, image_id: str) -> str:
     with server.client() as client:
         return str(client.get(f"/v2/images/{image_id}").json()["status"])
-
-
-def wait_for(predicate: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.2)
 
 
 def test_a_second_server_never_breaks_the_first_ones_upload(shared: tuple[Path, Path]) -> None:
@@ -91,7 +46,7 @@ def test_a_second_server_never_breaks_the_first_ones_upload(shared: tuple[Path, 
     try:
         with a.client() as client:
             image_id = create_image(client)
-        upload = SlowUpload(a, image_id, 24 * MiB)
+        upload = SlowUpload(a.port, image_id, 24 * MiB)
         wait_for(lambda: status(a, image_id) == "saving")
         assert len(a.part_files()) == 1
         # B starts (start-up recovery), restarts, and sweeps every second meanwhile
@@ -119,7 +74,7 @@ def test_what_a_killed_server_left_is_reclaimed_by_the_other(shared: tuple[Path,
     try:
         with a.client() as client:
             stuck, fine = create_image(client), create_image(client)
-        upload = SlowUpload(a, stuck, 24 * MiB)  # held: a closed socket would abort it
+        upload = SlowUpload(a.port, stuck, 24 * MiB)  # held: a closed socket would abort it
         wait_for(lambda: status(a, stuck) == "saving")
         a.kill()  # SIGKILL: no undo runs
         assert status(b, stuck) == "saving"
@@ -141,11 +96,11 @@ def test_workers_on_sqlite_survive_a_killed_worker(tmp_path: Path) -> None:
     server = start(tmp_path / "data", config, "w", "--workers", "2")
     try:
         assert server.proc is not None
-        workers = _children(server.proc.pid)
+        workers = children(server.proc.pid)
         assert len(workers) == 2, workers
         with server.client() as client:
             ids = [create_image(client) for _ in range(6)]
-        uploads = [SlowUpload(server, image_id, 8 * MiB) for image_id in ids]
+        uploads = [SlowUpload(server.port, image_id, 8 * MiB) for image_id in ids]
         wait_for(lambda: all(server.db_status(i) == "saving" for i in ids))
         os.kill(workers[0], 9)
         answers = [u.finish() for u in uploads]
@@ -155,23 +110,10 @@ def test_workers_on_sqlite_survive_a_killed_worker(tmp_path: Path) -> None:
         # the killed worker's uploads are reclaimed by the survivor's sweep
         wait_for(lambda: all(server.db_status(i) == "queued" for i in broken))
         wait_for(lambda: server.part_files() == [])
-        wait_for(lambda: len(_children(server.proc.pid)) == 2)  # replaced
+        wait_for(lambda: len(children(server.proc.pid)) == 2)  # replaced
         with server.client() as client:
             for image_id in broken:
                 upload_ok(client, image_id, b"again" * 1000)
         assert all(server.db_status(i) == "active" for i in ids)
     finally:
         server.stop()
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -50,6 +51,35 @@ class OwnerRepository:
                 yield False
                 return
             yield True
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def held(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name`` (e.g. ``volume:<id>``) against every thread and process of
+        the deployment, waiting for it. PostgreSQL: a session advisory lock keyed by a hash
+        of the name (a collision only makes two names wait for each other). SQLite (one host):
+        an ``flock`` on one of 16 files in a directory beside the database, chosen by the same
+        hash (flock is per open file, so threads of one process exclude each other too)."""
+        digest = hashlib.sha256(name.encode()).digest()
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            return
+        directory = f"{self.engine.url.database or 'memory'}.locks"
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(f"{directory}/{digest[0] >> 4:x}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
         finally:
             os.close(fd)
 

@@ -60,27 +60,37 @@ def _unleased(deps: Deps, image_ids: list[str]) -> list[str]:
 
 
 def _requeue_stuck(deps: Deps) -> int:
-    """Images left saving, importing or uploading by a dead owner go back to queued."""
+    """Images left saving, importing or uploading by a dead owner go back to queued.
+
+    Each image is read *before* the leases are: a live process leases an image before it
+    moves it to another status, so an image that changed after our read (a finished stage
+    turning ``importing``) is either seen leased or fails the compare-and-set from the status
+    read, instead of being requeued under its new owner's feet.
+    """
     requeued = 0
-    stuck = deps.repo.ids_in_status([ImageStatus.SAVING, ImageStatus.IMPORTING,
-                                     ImageStatus.UPLOADING])
-    for image_id in _unleased(deps, stuck):
-        try:
+    stuck = (ImageStatus.SAVING, ImageStatus.IMPORTING, ImageStatus.UPLOADING)
+    images = []
+    for image_id in deps.repo.ids_in_status(stuck):
+        with contextlib.suppress(NotFound):
             image = deps.repo.get_image(image_id)
-        except NotFound:
+            if image.status in stuck:  # not one that became active since it was listed
+                images.append(image)
+    unleased = set(_unleased(deps, [image.id for image in images]))
+    for image in images:
+        if image.id not in unleased:
             continue
-        staged = deps.settings.staging_dir / image_id
+        staged = deps.settings.staging_dir / image.id
         if image.status == ImageStatus.UPLOADING and staged.is_file():
             continue  # staging finished before the crash: the data waits for its import
         try:
-            deps.repo.set_status(image_id, image.status, ImageStatus.QUEUED)
+            deps.repo.set_status(image.id, image.status, ImageStatus.QUEUED)
             requeued += 1
         except (NotFound, InvalidStatusTransition):
             continue
         # Locations recorded before the crash (between add_location and the move to active)
         # belong to no finished write: forget them, and _remove_orphans drops their data.
         for location in image.locations:
-            deps.repo.remove_location(image_id, location.store)
+            deps.repo.remove_location(image.id, location.store)
     return requeued
 
 
@@ -103,7 +113,15 @@ def _dead_tasks(deps: Deps) -> list[Task]:
     its row exists, so one without any lease was left by an older version)."""
     tasks = deps.repo.tasks_in_status([TaskStatus.PENDING, TaskStatus.PROCESSING])
     held = deps.owners.held(f"task:{t.id}" for t in tasks)
-    return [t for t in tasks if f"task:{t.id}" not in held]
+    dead = []
+    # read again after the leases: a live task saves its end *before* it drops its lease, so
+    # one still open now, whose lease was gone, has no live owner (not one that just ended)
+    for task in (t for t in tasks if f"task:{t.id}" not in held):
+        with contextlib.suppress(NotFound):
+            fresh = deps.repo.get_task(task.id)
+            if fresh.status in (TaskStatus.PENDING, TaskStatus.PROCESSING):
+                dead.append(fresh)
+    return dead
 
 
 def _fail_tasks(deps: Deps) -> int:
@@ -160,8 +178,10 @@ def _clean_staging(deps: Deps) -> int:
     """Remove partial staging writes of dead writers and staged data nobody waits for."""
     removed = deps.staging.cleanup_incomplete()
     keys = list(deps.staging.keys())  # listed first: what appears later is not judged
-    waiting = set(deps.repo.ids_in_status([ImageStatus.UPLOADING]))
+    # leases before statuses: an import drops its lease only once the status is final
+    # (``uploading`` again after a failure keeps its staged data for a retry)
     held = deps.owners.held(f"image:{k}" for k in keys)
+    waiting = set(deps.repo.ids_in_status([ImageStatus.UPLOADING]))
     for key in keys:
         if key not in waiting and f"image:{key}" not in held:
             with contextlib.suppress(NotFound):
@@ -173,16 +193,18 @@ def _clean_staging(deps: Deps) -> int:
 def _remove_orphans(deps: Deps, store: str) -> int:
     """Delete image objects no location names and no live owner is writing.
 
-    The objects are listed *before* the locations and leases are read: a write that commits
-    after the listing is not in it, and one listed was leased before its object existed and
-    keeps the lease until its location is recorded.
+    The objects are listed *before* the leases and then the locations are read: a write that
+    commits after the listing is not in it, and one listed was leased before its object
+    existed and keeps the lease until its location is recorded.
     """
     backend = deps.stores.get(store)
     # only image keys: a volume's or a node disk's object in the same store is never ours
     listed = list(backend.keys())
     keys = [k for k in listed if kind_of(k) is ObjectKind.IMAGE]
+    # leases before locations: a writer records its location before it drops its lease, so
+    # one whose lease is gone here has its location in what we read next
+    held = deps.owners.held(f"image:{k}" for k in keys)
     located = deps.repo.located_keys(store)
-    held = deps.owners.held(f"image:{k}" for k in keys if k not in located)
     removed = 0
     for key in keys:
         if key in located or f"image:{key}" in held:

@@ -138,6 +138,12 @@ class ImportService:
             self._give_back(leases)
             raise
         try:
+            # read again under the lock: an import that ended between the first read and the
+            # lock (in any process) may have done what this one asks (copy-image to a store
+            # the image is now in): judged on the image as it is now, this one is refused
+            image = self.repo.get_image(image_id)
+            targets = self._targets(image, request)
+            self._precheck(image, request)
             self._begin(image, request, targets)
             self._pool.submit(self._run_in_slot, task, image_id, request, targets, leases)
         except BaseException:

@@ -201,10 +201,13 @@ class Creator:
         if policy.max_clone_depth == 0 or not store.can_clone_from(src_store):
             self.copy_data(src_store, source.backend_key, None, store, volume, size)
             return
-        snap = self.clone_snapshot(source, src_store)
-        self.db.update_volume(volume.id, backend_parent=BackendParent(
-            self.rt.backend_name(source.volume_type), source.backend_key, snap, SourceKind.VOLUME,
-            source.id))
+        # under the source's lock, so a reclaim (any process) cannot drop the snapshot between
+        # choosing it and recording this clone as its dependant
+        with self.rt.volume_lock(source.id):
+            snap = self.clone_snapshot(source, src_store)
+            self.db.update_volume(volume.id, backend_parent=BackendParent(
+                self.rt.backend_name(source.volume_type), source.backend_key, snap,
+                SourceKind.VOLUME, source.id))
         store.clone(src_store, source.backend_key, snap, volume.backend_key)
         if not store.clones_depend or self.lineage.depth(source) >= policy.max_clone_depth:
             self.flatten(volume, store, source.id)
@@ -246,10 +249,12 @@ class Creator:
         if not store.can_clone_from(src_store):
             self.copy_data(src_store, source.backend_key, snap.backend_snap, store, volume, size)
             return
-        self.db.update_volume(volume.id, backend_parent=BackendParent(
-            self.rt.backend_name(source.volume_type), source.backend_key, snap.backend_snap,
-            SourceKind.SNAPSHOT,
-            snap.id))
+        with self.rt.volume_lock(source.id):  # a reclaim drops only snapshots without one
+            if self.db.get_snapshot(snap.id).hidden:
+                raise NotFound(f"Snapshot {snap.id} could not be found.")
+            self.db.update_volume(volume.id, backend_parent=BackendParent(
+                self.rt.backend_name(source.volume_type), source.backend_key, snap.backend_snap,
+                SourceKind.SNAPSHOT, snap.id))
         store.clone(src_store, source.backend_key, snap.backend_snap, volume.backend_key)
         if not store.clones_depend or \
                 self.rt.policy(volume.volume_type).flatten_volume_from_snapshot:

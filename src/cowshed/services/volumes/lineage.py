@@ -61,24 +61,31 @@ class Lineage:
 
     def reclaim(self, volume_id: str) -> None:
         """Drop the backend snapshots of ``volume_id`` nobody needs; if the volume is hidden and
-        nothing depends on it any more, remove it and reclaim its parent in turn."""
+        nothing depends on it any more, remove it and reclaim its parent in turn.
+
+        Each volume is read and judged under its lock (``Runtime.volume_lock``): a clone being
+        made of it in another thread or process is recorded as a dependant before the lock goes.
+        """
         while True:
-            volume = self.db.find_volume(volume_id)
-            if volume is None:
-                return
-            store = self.rt.store(volume.volume_type)
-            if not (volume.hidden and self._remove_whole(volume, store)):
-                self._drop_unused_clone_snaps(volume, store)
-                self._drop_hidden_snapshots(volume, store)
-                if not volume.hidden or self.db.snapshots_of(volume.id) \
-                        or self.db.clone_snap_names(volume.id) \
-                        or not self._remove_whole(volume, store):
+            with self.rt.volume_lock(volume_id):
+                volume = self.db.find_volume(volume_id)
+                if volume is None or not self._reclaim_one(volume):
                     return
             log.info("reclaimed volume %s", volume.id)
             parent_volume = self._owner_volume(volume.backend_parent)
             if parent_volume is None:
                 return
             volume_id = parent_volume
+
+    def _reclaim_one(self, volume: Volume) -> bool:
+        """Drop what nobody needs of ``volume``; whether the whole volume went."""
+        store = self.rt.store(volume.volume_type)
+        if volume.hidden and self._remove_whole(volume, store):
+            return True
+        self._drop_unused_clone_snaps(volume, store)
+        self._drop_hidden_snapshots(volume, store)
+        return volume.hidden and not self.db.snapshots_of(volume.id) \
+            and not self.db.clone_snap_names(volume.id) and self._remove_whole(volume, store)
 
     def _remove_whole(self, volume: Volume, store: VolumeStore) -> bool:
         """Remove a hidden volume with all its snapshots at once, if no clone depends on any of

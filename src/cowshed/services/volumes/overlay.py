@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from cowshed.backends.base import Backend, ChildRef, CloneCost, SnapRef
-from cowshed.backends.file import FileBackend
+from cowshed.backends.file import FileBackend, create_part
 from cowshed.errors import AlreadyExists, InUse, InvalidRequest, NotFound, UnsupportedOperation
 from cowshed.formats.qemu_img import QemuImg
 from cowshed.services.volumes.stores import (
@@ -113,9 +113,6 @@ class OverlayStore:
         found = [p for p in self.root.iterdir() if p.name.startswith(prefix) and p.is_file()]
         return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
-    def _tmp(self, key: str) -> Path:
-        return self.root / ".incoming" / f"{key}.{secrets.token_hex(6)}.part"
-
     def _publish(self, tmp: Path, target: Path) -> None:
         """fsync ``tmp`` and rename it over ``target`` (atomic); fsync the directory."""
         try:
@@ -136,12 +133,17 @@ class OverlayStore:
 
     @contextlib.contextmanager
     def _building(self, key: str) -> Iterator[Path]:
-        """A temporary path for a new file that is removed unless the block published it."""
-        tmp = self._tmp(key)
+        """A temporary path for a new file that is removed unless the block published it.
+
+        The file is created empty and ``flock``-ed for the whole block (qemu-img writes into
+        the same inode): the sweeps of every process (``cleanup``) remove only ``.part`` files
+        whose writer is gone, never one another process is building right now."""
+        tmp, fd = create_part(self.backend, key)
         try:
             yield tmp
         finally:
             tmp.unlink(missing_ok=True)
+            os.close(fd)
 
     @contextlib.contextmanager
     def _lock(self, key: str) -> Iterator[None]:
@@ -397,11 +399,19 @@ class OverlayStore:
         removed = self.backend.cleanup_incomplete()
         for path in list(self.root.iterdir()):
             key, dot, _ = path.name.partition(".")
-            if not dot or not path.is_file():
+            if not dot or not path.is_file() or not self._same_file(self.root / key, path):
                 continue
-            active = self.root / key
-            with contextlib.suppress(FileNotFoundError):
-                if active.is_file() and os.path.samefile(active, path):
+            # judged again under the volume's lock: a snapshot being taken right now (in any
+            # process of this host) holds it between its link and its rename
+            with self._lock(key), contextlib.suppress(FileNotFoundError):
+                if self._same_file(self.root / key, path):
                     path.unlink()
                     removed += 1
         return removed
+
+    @staticmethod
+    def _same_file(active: Path, path: Path) -> bool:
+        try:
+            return active.is_file() and os.path.samefile(active, path)
+        except FileNotFoundError:
+            return False

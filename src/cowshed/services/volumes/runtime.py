@@ -101,6 +101,12 @@ class Runtime:
                                       daemon=True)
         self._beat.start()
 
+    def volume_lock(self, volume_id: str) -> contextlib.AbstractContextManager[None]:
+        """The lock on one volume's clone snapshots, across every process of the deployment:
+        choosing a clone snapshot and recording the clone as its dependant happen under it,
+        and so does a reclaim's decision to drop one (services/volumes/lineage.py)."""
+        return self.deps.owners.repo.held(f"volume:{volume_id}")
+
     # -- stores ---------------------------------------------------------------------------------
 
     def backend_name(self, type_name: str) -> str:
