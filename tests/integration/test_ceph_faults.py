@@ -253,11 +253,18 @@ def test_unreachable_ceph_is_a_prompt_503_and_the_server_recovers_by_itself(
             resp, elapsed = timed(lambda: client.delete(f"{V3}/volumes/{volume}"))
             assert_503(resp, elapsed)
             assert set(resp.json()) == {"serviceUnavailable"}, resp.text
+            assert_503(*timed(lambda: client.post(f"{V3}/snapshots",
+                                                  json={"snapshot": {"volume_id": volume}})))
+            # and the operator's view says which check failed
+            health, elapsed = timed(lambda: client.get("/healthcheck"))
+            assert health.status_code == 503 and elapsed < BOUNDED, health.text
+            assert "store:ceph" in health.text, health.text
             # nothing changed: the image waits for data, the volume is still there
             assert client.get(f"/v2/images/{waiting}").json()["status"] == "queued"
             assert volume_status(client, volume) == "available"
             names = [v["id"] for v in client.get(f"{V3}/volumes").json()["volumes"]]
             assert names == [volume]
+            assert client.get(f"{V3}/snapshots").json()["snapshots"] == []
         finally:
             for daemon in pids:
                 os.kill(daemon, signal.SIGCONT)
@@ -265,6 +272,7 @@ def test_unreachable_ceph_is_a_prompt_503_and_the_server_recovers_by_itself(
         # back without a restart of the server, once Ceph itself is healthy again (thawed OSDs
         # may re-peer first)
         ceph3.wait_clean(timeout=120)
+        assert client.get("/healthcheck").status_code == 200
         assert download_sha(client, image) == sha(data)
         late = os.urandom(2 * MiB)
         resp = client.put(f"/v2/images/{waiting}/file", content=late, headers=OCTET)
