@@ -34,8 +34,8 @@ images = sa.Table(
     "images", metadata,
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("name", sa.String(255), nullable=True),
-    sa.Column("status", sa.String(30), nullable=False, index=True),
-    sa.Column("visibility", sa.String(20), nullable=False, index=True),
+    sa.Column("status", sa.String(30), nullable=False),
+    sa.Column("visibility", sa.String(20), nullable=False),
     sa.Column("protected", sa.Boolean, nullable=False, default=False),
     sa.Column("os_hidden", sa.Boolean, nullable=False, default=False),
     sa.Column("checksum", sa.String(32), nullable=True, index=True),
@@ -47,13 +47,16 @@ images = sa.Table(
     sa.Column("min_disk", sa.Integer, nullable=False, default=0),
     sa.Column("disk_format", sa.String(20), nullable=True),
     sa.Column("container_format", sa.String(20), nullable=True),
-    sa.Column("owner", sa.String(255), nullable=True, index=True),
+    sa.Column("owner", sa.String(255), nullable=True),
     sa.Column("created_at", sa.DateTime, nullable=False, index=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
-#: image list indexes (migration 0010): the expressions are the ones db/images.py queries with.
+#: image list indexes (migrations 0010, 0011); expressions as db/images.py queries with them.
 sa.Index("ix_images_name", images.c.name)
+sa.Index("ix_images_status_created", images.c.status, images.c.created_at, images.c.id)
+sa.Index("ix_images_visibility_created", images.c.visibility, images.c.created_at, images.c.id)
+sa.Index("ix_images_owner_created", images.c.owner, images.c.created_at, images.c.id)
 sa.Index("ix_images_name_sort", null_first(images.c.name, "''"), images.c.id)
 sa.Index("ix_images_size_sort", null_first(images.c.size, "-1"), images.c.id)
 sa.Index("ix_images_updated_at_id", images.c.updated_at, images.c.id)
