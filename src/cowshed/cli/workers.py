@@ -25,7 +25,8 @@ from types import FrameType
 
 log = logging.getLogger("cowshed.serve")
 
-#: a worker that dies sooner than this after its start is restarted only after a pause.
+#: a worker that dies sooner than this after its start is replaced only this long after it
+#: started.
 _QUICK_DEATH = 5.0
 
 
@@ -68,8 +69,9 @@ class Supervisor:
         if started is None or self.stop_signal is not None:
             return
         log.warning("worker %d ended (%s); starting another", pid, _describe(status))
-        if time.monotonic() - started < _QUICK_DEATH:
-            time.sleep(_QUICK_DEATH)
+        # a crash loop restarts at most every _QUICK_DEATH seconds; counted from the dead
+        # worker's start, so workers that die together wait once, not once each in turn
+        time.sleep(max(0.0, started + _QUICK_DEATH - time.monotonic()))
         if self.stop_signal is None:
             self._spawn()
 
