@@ -32,13 +32,18 @@ class TrailingHashes:
                          for name in self._digests]
         self._algo = algo
         self._ended = False
+        self._failed: BaseException | None = None
         for thread in self._threads:
             thread.start()
 
     def _run(self, name: str) -> None:
         digest, inbox = self._digests[name], self._queues[name]
         while (chunk := inbox.get()) is not None:
-            digest.update(chunk)
+            if self._failed is None:  # after a failure keep taking chunks: feed never blocks
+                try:
+                    digest.update(chunk)
+                except BaseException as exc:  # e.g. MemoryError; result() raises it
+                    self._failed = exc
 
     def feed(self, chunk: bytes) -> None:
         for inbox in self._queues.values():
@@ -55,6 +60,8 @@ class TrailingHashes:
     def result(self) -> tuple[str, str]:
         """Wait for both hashes; (md5 hex, multihash hex)."""
         self._end()
+        if self._failed is not None:
+            raise self._failed
         return self._digests["md5"].hexdigest(), self._digests[self._algo].hexdigest()
 
     def close(self) -> None:
