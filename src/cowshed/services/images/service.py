@@ -235,7 +235,11 @@ class ImageService:
         check_transition(image.status, ImageStatus.DELETED)
         # leased while marked deleted: the sweeps finish only deletes whose owner died
         with self.deps.owners.leased(f"image:{image_id}"):
-            self.repo.set_status(image_id, image.status, ImageStatus.DELETED)
+            try:
+                self.repo.set_status(image_id, image.status, ImageStatus.DELETED)
+            except InvalidStatusTransition:
+                self.find(image_id)  # NotFound (404) if a racing delete got there first
+                raise
             try:
                 self.finish_delete(image_id)
             except InUse:
