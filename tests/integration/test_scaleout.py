@@ -75,6 +75,8 @@ class Workload:
     tolerant: bool = False
     active: dict[str, bytes] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
+    #: deletes sent whose answer never came: the image is gone, or intact
+    deleting: dict[str, bytes] = field(default_factory=dict)
     #: what was sent to each image's stage (its import may have been cut off by a kill)
     staged: dict[str, bytes] = field(default_factory=dict)
     casualties: list[str] = field(default_factory=list)
@@ -109,9 +111,11 @@ class Workload:
         self._wait_import(client, image_id, staged)
         if len(self.active) > 3:
             victim = next(iter(self.active))
+            # until its answer comes, the delete may or may not happen (a killed worker)
+            self.deleting[victim] = self.active.pop(victim)
             resp = client.delete(f"/v2/images/{victim}")
             assert resp.status_code == 204, f"delete {victim}: {resp.status_code} {resp.text}"
-            del self.active[victim]
+            del self.deleting[victim]
             self.deleted.append(victim)
 
     def _wait_import(self, client: httpx.Client, image_id: str, data: bytes) -> None:
@@ -119,7 +123,7 @@ class Workload:
         while (status := client.get(f"/v2/images/{image_id}").json()["status"]) != "active":
             assert time.monotonic() < deadline, f"import {image_id} stuck in {status}"
             if status == "queued":  # the import failed: only a killed worker may cause that
-                tasks = client.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
+                tasks = self._ended_tasks(client, image_id)  # a sweep requeues, then fails it
                 messages = [t["message"] for t in tasks if t["status"] == "failure"]
                 assert self.tolerant and messages == [INTERRUPTED], \
                     f"import {image_id} failed: {tasks}"
@@ -127,6 +131,17 @@ class Workload:
                 return
             time.sleep(0.05)
         self.active[image_id] = data
+
+    @staticmethod
+    def _ended_tasks(client: httpx.Client, image_id: str) -> list[dict[str, object]]:
+        deadline = time.monotonic() + 60
+        while True:
+            tasks: list[dict[str, object]] = \
+                client.get(f"/v2/images/{image_id}/tasks").json()["tasks"]
+            if all(t["status"] in ("success", "failure") for t in tasks):
+                return tasks
+            assert time.monotonic() < deadline, f"tasks of {image_id} stay open: {tasks}"
+            time.sleep(0.1)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Workload]:
@@ -159,6 +174,11 @@ def check_settled(deployment: Deployment, server: Server, workload: Workload,
             assert client.get(f"/v2/images/{image_id}/file").content == data
         for image_id in workload.deleted:
             assert client.get(f"/v2/images/{image_id}").status_code == 404
+        for image_id, data in workload.deleting.items():  # cut off: all or nothing
+            resp = client.get(f"/v2/images/{image_id}")
+            if resp.status_code != 404:
+                assert resp.json()["checksum"] == md5(data), resp.text
+                assert client.get(f"/v2/images/{image_id}/file").content == data
     # every object in the store belongs to an active image; no partial write, no staged data
     active = {i for (i,) in query(url, "SELECT id FROM images WHERE status = 'active'")}
     wait_for(lambda: set(data_files(deployment.data_dir, "images")) == active,
@@ -237,9 +257,9 @@ def _cycle(deployment: Deployment, live: Server, others: list[Server], *,
 def test_workers_killed_and_replaced_under_load(deployment: Deployment, workers: int) -> None:
     server = deployment.server("workers", "--workers", str(workers))
     server.start()
+    assert server.proc is not None
+    parent = server.proc.pid
     try:
-        assert server.proc is not None
-        parent = server.proc.pid
         wait_for(lambda: len(children(parent)) == workers, what="workers started")
         with Workload(server.url, tolerant=True).running() as workload:
             for _ in range(CYCLES):
@@ -249,11 +269,23 @@ def test_workers_killed_and_replaced_under_load(deployment: Deployment, workers:
         assert workload.failures == []
         check_settled(deployment, server, workload, workers)
         assert server.unexpected_errors() == []
-    finally:
+        # the parent SIGKILLed: its workers stop too, none serves on orphaned
+        left = children(parent)
         server.kill()
-    with contextlib.suppress(ProcessLookupError):
-        for pid in children(parent):
-            os.kill(pid, 9)
+        wait_for(lambda: not any(_running(pid) for pid in left), what=f"workers {left} live on")
+    finally:
+        left = children(parent)
+        server.kill()
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def _kill_all_workers_but_one(deployment: Deployment, server: Server, parent: int) -> None:

@@ -39,8 +39,10 @@ def reflink(src_fd: int, dst_fd: int) -> None:
 
 def probe_reflink(directory: Path) -> bool:
     """True when files in ``directory`` can be reflinked (tried on two scratch files)."""
-    stem = directory / f".reflink-probe.{secrets.token_hex(6)}"
-    src, dst = stem.with_suffix(".a"), stem.with_suffix(".b")
+    # a name of its own per call: processes starting together probe the same directory
+    # (``with_suffix`` would have replaced the token, giving every process the same files)
+    stem = f".reflink-probe.{secrets.token_hex(6)}"
+    src, dst = directory / f"{stem}.a", directory / f"{stem}.b"
     try:
         src.write_bytes(b"x" * 4096)
         with open(src, "rb") as fin, open(dst, "wb") as fout:

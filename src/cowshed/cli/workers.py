@@ -9,11 +9,13 @@ gracefully; the parent exits once every worker has (143 after SIGTERM, 130 after
 Workers run in a process group of their own, so a terminal's Ctrl-C reaches only the parent,
 which passes one SIGTERM on (two signals would make uvicorn skip its graceful shutdown).
 ``/metrics`` counts for all of them: every worker records into one directory the parent makes.
+A worker gets SIGTERM when the parent ends, however it ends (SIGKILL included).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -76,6 +78,7 @@ class Supervisor:
             self._spawn()
 
     def _spawn(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid:
             self.children[pid] = time.monotonic()
@@ -85,6 +88,7 @@ class Supervisor:
             os.setpgid(0, 0)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _end_with(parent)
             _metrics_per_process()
             self.serve_one()
             code = 0
@@ -95,6 +99,20 @@ class Supervisor:
         finally:
             logging.shutdown()
             os._exit(code)
+
+
+#: prctl(2) option: the signal this process gets when its parent ends (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with(parent: int) -> None:
+    """SIGTERM (a graceful stop) for this worker when the parent ends, even by SIGKILL: in a
+    process group of their own, workers would otherwise serve on, orphaned, while nobody holds
+    the data-dir lock any more."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:  # it ended before the prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _metrics_per_process() -> None:
