@@ -7,7 +7,6 @@ a lost race, and what the winner wrote is intact.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from tests.integration._multi import (
     together,
     wait_for,
 )
-from tests.integration._server import Server, create_image, md5, upload_ok
+from tests.integration._server import Server, create_image, md5, random_raw, upload_ok
 
 OCTET = {"Content-Type": "application/octet-stream"}
 WORKERS = 4
@@ -110,7 +109,7 @@ def test_parallel_deletes(suite: Suite) -> None:
     with suite.client() as client:
         for _ in range(ROUNDS):
             image_id = create_image(client)
-            upload_ok(client, image_id, os.urandom(64 * 1024))
+            upload_ok(client, image_id, random_raw(64 * 1024))
             # a loser gets what a later delete gets: the image is gone (404)
             _one_winner(suite.race("DELETE", f"/v2/images/{image_id}"), 204, {404})
             assert client.get(f"/v2/images/{image_id}").status_code == 404
@@ -121,7 +120,7 @@ def test_parallel_uploads_to_one_image(suite: Suite) -> None:
     with suite.client() as client:
         for _ in range(ROUNDS):
             image_id = create_image(client)
-            blobs = [os.urandom(MiB + i) for i in range(RACERS)]
+            blobs = [random_raw(MiB + i) for i in range(RACERS)]
 
             def put(data: bytes, image_id: str = image_id) -> int:
                 with httpx.Client(base_url=suite.server.url, timeout=120) as one:
@@ -142,7 +141,7 @@ def test_parallel_imports_of_one_image(suite: Suite) -> None:
     with suite.client() as client:
         for _ in range(ROUNDS):
             image_id = create_image(client)
-            data = os.urandom(MiB)
+            data = random_raw(MiB)
             resp = client.put(f"/v2/images/{image_id}/stage", content=data, headers=OCTET)
             assert resp.status_code == 204, resp.text
             body = {"method": {"name": "glance-direct"}}
@@ -159,7 +158,7 @@ def test_parallel_copies_of_one_image(suite: Suite) -> None:
     with suite.client() as client:
         for _ in range(ROUNDS):
             image_id = create_image(client)
-            data = os.urandom(MiB)
+            data = random_raw(MiB)
             upload_ok(client, image_id, data)
             body = {"method": {"name": "copy-image"}, "stores": ["b"]}
             # a loser finds the copy running (409) or done: the image is in b already (400)

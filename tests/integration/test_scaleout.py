@@ -34,7 +34,7 @@ from tests.integration._multi import (
     stuck_records,
     wait_for,
 )
-from tests.integration._server import Server, create_image, md5
+from tests.integration._server import Server, create_image, md5, random_raw
 
 GLANCE_DIRECT = {"method": {"name": "glance-direct"}}
 #: what the sweep writes into a task whose process died (services/recovery.py)
@@ -96,12 +96,12 @@ class Workload:
                 self.rounds += 1
 
     def _round(self, client: httpx.Client) -> None:
-        data = os.urandom(MiB + self.rounds)
+        data = random_raw(MiB + self.rounds)
         image_id = create_image(client)
         resp = client.put(f"/v2/images/{image_id}/file", content=data, headers=OCTET)
         assert resp.status_code == 204, f"upload {image_id}: {resp.status_code} {resp.text}"
         self.active[image_id] = data
-        staged = os.urandom(MiB // 2 + self.rounds)
+        staged = random_raw(MiB // 2 + self.rounds)
         image_id = create_image(client)
         self.staged[image_id] = staged
         resp = client.put(f"/v2/images/{image_id}/stage", content=staged, headers=OCTET)
