@@ -8,8 +8,11 @@ timed request is one ``httpx.AsyncClient`` call on a pool of keep-alive connecti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -106,3 +109,25 @@ def median_figures(runs: Sequence[Figures]) -> Figures:
     return Figures(requests=mid.requests, seconds=mid.seconds, p50_ms=mid.p50_ms,
                    p99_ms=mid.p99_ms, cpu_ms=statistics.median(f.cpu_ms for f in runs),
                    db_cpu_ms=statistics.median(f.db_cpu_ms for f in runs))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a server the bench starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: str) -> None:
+    """Wait up to 120 s for ``cowshed serve`` at ``url`` to answer ``/versions``; fail at once
+    if it exits first (its output is in ``log``)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"cowshed serve exited ({proc.returncode}); see {log}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/versions", timeout=2).status_code in (200, 300):
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"cowshed serve did not answer; see {log}")

@@ -23,7 +23,6 @@ import argparse
 import compileall
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,18 +32,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _loadgen import free_port, wait_ready
 
 COWSHED = str(Path(sys.executable).with_name("cowshed"))
 #: CPU ratio to the bare click program each command must stay under.
 TARGETS = {"cowshed --help": 3.0, "image list (library)": 8.0, "image list (HTTP)": 5.0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env() -> dict[str, str]:
@@ -60,15 +53,7 @@ def serve(data_dir: Path) -> Iterator[str]:
          "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=clean_env())
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/versions", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"server did not start; see {log.name}")
+        wait_ready(url, proc, log.name)
         yield url
     finally:
         proc.terminate()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,16 +27,12 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _loadgen import free_port, wait_ready
+
 COWSHED = Path(sys.executable).with_name("cowshed")
 TARGET = 0.5  # standalone keeps at least half the noauth request rate
 PASSWORD = "bench-admin-password"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -52,15 +47,7 @@ def serve(root: Path, strategy: str) -> Iterator[tuple[str, int]]:
         stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/versions", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"{strategy} server did not start; see {log.name}")
+        wait_ready(url, proc, log.name)
         yield url, proc.pid
     finally:
         proc.terminate()

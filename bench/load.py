@@ -38,7 +38,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _loadgen import Figures, drive, median_figures
+from _loadgen import Figures, drive, free_port, median_figures, wait_ready
 
 COWSHED = Path(sys.executable).with_name("cowshed")
 OWNERS = 50          # owner=project-07 selects 2 %
@@ -94,7 +93,7 @@ def seed_body(i: int) -> dict[str, object]:
 @contextlib.contextmanager
 def serve(root: Path, label: str, workers: int, database_url: str,
           db_pid: int | None) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COWSHED_")}
     if database_url:
         env["COWSHED_DATABASE_URL"] = database_url
@@ -106,32 +105,11 @@ def serve(root: Path, label: str, workers: int, database_url: str,
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(url, proc, log.name)
+            wait_ready(url, proc, log.name)
             yield Server(url, proc.pid, db_pid)
         finally:
             proc.terminate()
             proc.wait(60)
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"cowshed serve exited ({proc.returncode}); see {log}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/versions", timeout=2).status_code in (200, 300):
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"cowshed serve did not answer; see {log}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Bench:
